@@ -1,0 +1,39 @@
+"""The project's one error vocabulary: domain errors and the DRF exception handler that shapes them."""
+
+import logging
+
+from django.db import InterfaceError, OperationalError
+from rest_framework import status
+from rest_framework.exceptions import APIException
+from rest_framework.views import exception_handler as drf_exception_handler
+
+logger = logging.getLogger(__name__)
+
+
+class ServiceUnavailable(APIException):
+    """A dependency (database, file store, configdb, portal) cannot be reached: 503 with a message."""
+
+    status_code = status.HTTP_503_SERVICE_UNAVAILABLE
+    default_detail = "A service the archive depends on cannot be reached; try again later."
+    default_code = "service_unavailable"
+
+    def __init__(self, detail=None, retry_after: int | None = None):
+        super().__init__(detail)
+        self.retry_after = retry_after
+
+
+class Conflict(APIException):
+    status_code = status.HTTP_409_CONFLICT
+    default_detail = "The request conflicts with the archive's state."
+    default_code = "conflict"
+
+
+def exception_handler(exc, context):
+    """DRF's handler, plus 503s for unreachable dependencies: a 500 is always a bug, never an outage."""
+    if isinstance(exc, (OperationalError, InterfaceError)):
+        logger.warning("Database unavailable: %s", exc)
+        exc = ServiceUnavailable("The database cannot be reached; try again later.", retry_after=30)
+    response = drf_exception_handler(exc, context)
+    if response is not None and getattr(exc, "retry_after", None):
+        response["Retry-After"] = str(exc.retry_after)
+    return response

@@ -1,0 +1,205 @@
+"""Pagination of the archive's lists: limit/offset with bounded counts, and keyset cursors (spec §6.3)."""
+
+import base64
+import binascii
+import datetime
+import json
+import logging
+
+from django.conf import settings
+from django.db import OperationalError, connections, transaction
+from django.db.models import Q
+from rest_framework.exceptions import NotFound
+from rest_framework.pagination import BasePagination
+from rest_framework.response import Response
+from rest_framework.utils.urls import remove_query_param, replace_query_param
+
+logger = logging.getLogger(__name__)
+
+
+def _positive_int(value, default: int, maximum: int | None = None) -> int:
+    try:
+        number = int(value)
+    except (TypeError, ValueError):
+        return default
+    if number <= 0:
+        return default
+    return min(number, maximum) if maximum else number
+
+
+def exact_count(queryset, timeout_ms: int) -> int | None:
+    """COUNT(*) under a statement timeout; None when it took too long."""
+    try:
+        with transaction.atomic(using=queryset.db):
+            with connections[queryset.db].cursor() as cursor:
+                cursor.execute("SELECT set_config('statement_timeout', %s, true)", [str(int(timeout_ms))])
+            return queryset.count()
+    except OperationalError as exc:
+        if getattr(exc.__cause__, "pgcode", None) != "57014":  # query_canceled
+            raise
+        logger.info("Count gave up after %d ms; using the estimate", timeout_ms)
+        return None
+
+
+def planner_estimate(queryset) -> int:
+    sql, params = queryset.query.sql_with_params()
+    with connections[queryset.db].cursor() as cursor:
+        cursor.execute(f"EXPLAIN (FORMAT JSON) {sql}", params)
+        plan = cursor.fetchone()[0]
+    if isinstance(plan, str):
+        plan = json.loads(plan)
+    return int(plan[0]["Plan"]["Plan Rows"])
+
+
+class ArchivePagination(BasePagination):
+    """Limit/offset by default (`count`, `count_estimated`), keyset cursors with `pagination_style=cursor`.
+
+    Views give the ordering as `(field, descending)` on `view.ordering_key`, and may say through
+    `view.count_timeout_ms(request)` that a list deserves an exact count (None: estimate unless small).
+    """
+
+    def paginate_queryset(self, queryset, request, view=None):
+        self.request = request
+        params = request.query_params
+        self.limit = _positive_int(
+            params.get("limit"), settings.PAGINATION_DEFAULT_LIMIT, settings.PAGINATION_MAX_LIMIT
+        )
+        self.field, self.descending = getattr(view, "ordering_key", lambda r: ("id", True))(request)
+        self.style = "cursor" if params.get("pagination_style") == "cursor" else "limit"
+        if self.style == "cursor":
+            return self._paginate_cursor(queryset, params)
+        return self._paginate_offset(queryset, params, view)
+
+    # --- limit/offset -------------------------------------------------------------------------------------------
+    def _ordered(self, queryset, reverse: bool = False):
+        descending = self.descending != reverse
+        prefix = "-" if descending else ""
+        return queryset.order_by(f"{prefix}{self.field}", f"{prefix}id")
+
+    def _paginate_offset(self, queryset, params, view):
+        try:
+            self.offset = max(int(params.get("offset", 0)), 0)
+        except (TypeError, ValueError):
+            self.offset = 0
+        rows = list(self._ordered(queryset)[self.offset : self.offset + self.limit + 1])
+        self.has_next = len(rows) > self.limit
+        rows = rows[: self.limit]
+        self.count, self.count_estimated = self._count(queryset, view, len(rows))
+        return rows
+
+    def _count(self, queryset, view, page_length: int) -> tuple[int, bool]:
+        unordered = queryset.order_by()
+        floor = self.offset + page_length + (1 if self.has_next else 0)
+        if not self.has_next and (page_length or self.offset == 0):
+            return self.offset + page_length, False  # the last page tells the exact count for free
+        timeout = view.count_timeout_ms(self.request) if hasattr(view, "count_timeout_ms") else None
+        if timeout is None:
+            estimate = planner_estimate(unordered)
+            if estimate >= settings.PAGINATION_EXACT_COUNT_THRESHOLD:
+                return max(estimate, floor), True
+            timeout = settings.PAGINATION_COUNT_TIMEOUT_MS
+        else:
+            estimate = None
+        count = exact_count(unordered, timeout)
+        if count is not None:
+            return count, False
+        if estimate is None:
+            estimate = planner_estimate(unordered)
+        return max(estimate, floor), True
+
+    # --- cursor -------------------------------------------------------------------------------------------------
+    def _decode_cursor(self, raw: str) -> dict:
+        try:
+            data = json.loads(base64.urlsafe_b64decode(raw.encode() + b"=" * (-len(raw) % 4)))
+            if not isinstance(data, dict) or not isinstance(data.get("id"), int) or data.get("d") not in ("n", "p"):
+                raise ValueError
+            return data
+        except (ValueError, binascii.Error, UnicodeError, TypeError):
+            raise NotFound("Invalid cursor") from None
+
+    def _encode_cursor(self, row, direction: str) -> str:
+        value = getattr(row, self.field)
+        if isinstance(value, datetime.datetime | datetime.date):
+            value = value.isoformat()
+        raw = json.dumps({"v": value, "id": row.id, "d": direction}, separators=(",", ":"))
+        return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+
+    def _after(self, value, row_id: int, descending: bool) -> Q:
+        """Rows strictly after (value, id) in the order; NULLs sort last ascending and first descending."""
+        field = self.field
+        if descending:
+            if value is None:
+                return Q(**{f"{field}__isnull": True, "id__lt": row_id}) | Q(**{f"{field}__isnull": False})
+            return Q(**{f"{field}__lt": value}) | Q(**{field: value, "id__lt": row_id})
+        if value is None:
+            return Q(**{f"{field}__isnull": True, "id__gt": row_id})
+        return Q(**{f"{field}__gt": value}) | Q(**{field: value, "id__gt": row_id}) | Q(**{f"{field}__isnull": True})
+
+    def _paginate_cursor(self, queryset, params):
+        raw = params.get("cursor")
+        cursor = self._decode_cursor(raw) if raw else None
+        backwards = cursor is not None and cursor["d"] == "p"
+        ordered = self._ordered(queryset, reverse=backwards)
+        if cursor is not None:
+            ordered = ordered.filter(self._after(cursor.get("v"), cursor["id"], self.descending != backwards))
+        rows = list(ordered[: self.limit + 1])
+        more = len(rows) > self.limit
+        rows = rows[: self.limit]
+        if backwards:
+            rows.reverse()
+            self.has_next, self.has_previous = True, more
+        else:
+            self.has_next, self.has_previous = more, cursor is not None
+        self.cursor_rows = rows
+        return rows
+
+    # --- responses ----------------------------------------------------------------------------------------------
+    def _link(self, **changes) -> str:
+        url = self.request.build_absolute_uri()
+        for key, value in changes.items():
+            url = remove_query_param(url, key) if value is None else replace_query_param(url, key, value)
+        return url
+
+    def get_next_link(self) -> str | None:
+        if not self.has_next:
+            return None
+        if self.style == "cursor":
+            return self._link(cursor=self._encode_cursor(self.cursor_rows[-1], "n")) if self.cursor_rows else None
+        return self._link(limit=self.limit, offset=self.offset + self.limit)
+
+    def get_previous_link(self) -> str | None:
+        if self.style == "cursor":
+            if not self.has_previous or not self.cursor_rows:
+                return None
+            return self._link(cursor=self._encode_cursor(self.cursor_rows[0], "p"))
+        if self.offset <= 0:
+            return None
+        if self.offset - self.limit <= 0:
+            return self._link(limit=self.limit, offset=None)
+        return self._link(limit=self.limit, offset=self.offset - self.limit)
+
+    def get_paginated_response(self, data):
+        if self.style == "cursor":
+            return Response({"next": self.get_next_link(), "previous": self.get_previous_link(), "results": data})
+        return Response(
+            {
+                "count": self.count,
+                "next": self.get_next_link(),
+                "previous": self.get_previous_link(),
+                "results": data,
+                "count_estimated": self.count_estimated,
+            }
+        )
+
+    def get_paginated_response_schema(self, schema):
+        return {
+            "type": "object",
+            "required": ["count", "results"],
+            "properties": {
+                "count": {"type": "integer"},
+                "next": {"type": "string", "nullable": True, "format": "uri"},
+                "previous": {"type": "string", "nullable": True, "format": "uri"},
+                "results": schema,
+                "count_estimated": {"type": "boolean"},
+            },
+        }

@@ -1,0 +1,280 @@
+"""Settings of the science archive: the only module that reads the environment."""
+
+import secrets
+from pathlib import Path
+
+from django.core.exceptions import ImproperlyConfigured
+
+from archive.env import env_bool, env_int, env_list, env_str
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+LOCAL_DIR = BASE_DIR / ".local"
+
+DEBUG = env_bool("DEBUG", False)
+
+SECRET_KEY = env_str("SECRET_KEY")
+if not SECRET_KEY:
+    if not DEBUG:
+        raise ImproperlyConfigured("SECRET_KEY must be set when DEBUG is off.")
+    # Development only: a throw-away key per process keeps `DEBUG=true` usable without configuration.
+    SECRET_KEY = "insecure-dev-" + secrets.token_hex(32)
+
+ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "localhost,127.0.0.1")
+CORS_ALLOWED_ORIGINS = env_list("CORS_ALLOWED_ORIGINS")
+CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS")
+HTTPS_ONLY = env_bool("HTTPS_ONLY", False)
+if HTTPS_ONLY:
+    SESSION_COOKIE_SECURE = True
+    CSRF_COOKIE_SECURE = True
+    SECURE_SSL_REDIRECT = True
+    SECURE_HSTS_SECONDS = 31536000
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = True
+    SECURE_HSTS_PRELOAD = True
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "django.contrib.gis",
+    "django.contrib.postgres",
+    "corsheaders",
+    "rest_framework",
+    "rest_framework.authtoken",
+    "django_filters",
+    "drf_spectacular",
+    "authentication",
+    "frames",
+    "downtimes",
+    "datalab",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "corsheaders.middleware.CorsMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "archive.urls"
+WSGI_APPLICATION = "archive.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+                "archive.context_processors.branding",
+            ],
+        },
+    },
+]
+
+# --- Database -------------------------------------------------------------------------------------------------------
+# With DB_HOST unset the project uses the embedded cluster that `make run` creates (scripts/localdb.sh).
+DB_CONN_MAX_AGE = env_int("DB_CONN_MAX_AGE", 600)
+_db_host = env_str("DB_HOST")
+if _db_host:
+    _db = {
+        "HOST": _db_host,
+        "PORT": env_str("DB_PORT", "5432"),
+        "NAME": env_str("DB_NAME", "archive"),
+        "USER": env_str("DB_USER", "postgres"),
+        "PASSWORD": env_str("DB_PASS"),
+    }
+else:
+    _password_file = LOCAL_DIR / "db_password"
+    _db = {
+        "HOST": "127.0.0.1",
+        "PORT": env_str("LOCAL_DB_PORT", "54329"),
+        "NAME": env_str("DB_NAME", "archive"),
+        "USER": "archive",
+        "PASSWORD": _password_file.read_text().strip() if _password_file.exists() else "",
+    }
+DATABASES = {
+    "default": {
+        "ENGINE": "django.contrib.gis.db.backends.postgis",
+        "CONN_MAX_AGE": DB_CONN_MAX_AGE,
+        "CONN_HEALTH_CHECKS": True,
+        "OPTIONS": {"connect_timeout": 5},
+        **_db,
+    }
+}
+DB_HOST_READER = env_str("DB_HOST_READER")
+if DB_HOST_READER:
+    DATABASES["reader"] = {**DATABASES["default"], "HOST": DB_HOST_READER, "TEST": {"MIRROR": "default"}}
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# --- Cache ----------------------------------------------------------------------------------------------------------
+CACHE_LOC = env_str("CACHE_LOC")
+if CACHE_LOC:
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.memcached.PyMemcacheCache",
+            "LOCATION": CACHE_LOC,
+            "OPTIONS": {"connect_timeout": 1, "timeout": 1, "no_delay": True, "ignore_exc": True},
+        }
+    }
+else:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "archive"}}
+
+# --- Auth and the REST framework ------------------------------------------------------------------------------------
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+LOGIN_URL = "/api-auth/login/"
+LOGIN_REDIRECT_URL = "/"
+
+THROTTLE_ANON_RATE = env_str("THROTTLE_ANON_RATE", "1000/day")
+THROTTLE_USER_RATE = env_str("THROTTLE_USER_RATE", "50000/day")
+
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "rest_framework.authentication.TokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.AllowAny"],
+    "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
+    "DEFAULT_RENDERER_CLASSES": [
+        "rest_framework.renderers.JSONRenderer",
+        "rest_framework.renderers.BrowsableAPIRenderer",
+    ],
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "EXCEPTION_HANDLER": "archive.exceptions.exception_handler",
+    "DATETIME_FORMAT": "iso-8601",
+    "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
+}
+
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Science Archive API",
+    "DESCRIPTION": "Frames, files, downtimes and data sessions of an observatory's science archive.",
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "COMPONENT_SPLIT_REQUEST": True,
+}
+
+# --- Internationalisation and static files ---------------------------------------------------------------------------
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+STATIC_URL = "/static/"
+STATIC_ROOT = BASE_DIR / "staticfiles"
+
+# --- Appearance -----------------------------------------------------------------------------------------------------
+NAVBAR_TITLE_TEXT = env_str("NAVBAR_TITLE_TEXT", "Science Archive API")
+NAVBAR_TITLE_URL = env_str("NAVBAR_TITLE_URL", "https://archive.lco.global")
+TERMS_OF_SERVICE_URL = env_str("TERMS_OF_SERVICE_URL", "https://lco.global/policies/terms/")
+DOCUMENTATION_URL = env_str("DOCUMENTATION_URL", "https://archive.lco.global/redoc/")
+LOGO_URL = env_str("LOGO_URL", "https://archive.lco.global/static/img/lco-logo-web.png")
+
+# --- File store -----------------------------------------------------------------------------------------------------
+FILESTORE_TYPE = env_str("FILESTORE_TYPE", "local")
+if FILESTORE_TYPE not in ("local", "s3"):
+    raise ImproperlyConfigured(f"FILESTORE_TYPE must be 'local' or 's3', not {FILESTORE_TYPE!r}")
+FILESTORE_LOCAL_ROOT = Path(env_str("FILESTORE_LOCAL_ROOT", str(LOCAL_DIR / "files"))).resolve()
+AWS_BUCKET = env_str("AWS_BUCKET")
+AWS_DEFAULT_REGION = env_str("AWS_DEFAULT_REGION", "us-west-2")
+S3_ENDPOINT_URL = env_str("S3_ENDPOINT_URL")
+S3_ADDRESSING_STYLE = env_str("S3_ADDRESSING_STYLE", "auto")
+S3_CONNECT_TIMEOUT_SECONDS = env_int("S3_CONNECT_TIMEOUT_SECONDS", 5)
+S3_READ_TIMEOUT_SECONDS = env_int("S3_READ_TIMEOUT_SECONDS", 60)
+S3_MAX_ATTEMPTS = env_int("S3_MAX_ATTEMPTS", 3)
+S3_DAYS_TO_IA_STORAGE = env_str("S3_DAYS_TO_IA_STORAGE", "60")
+# Presigned and local download links: the reference's 48 hours, never more than S3's 7-day ceiling.
+DOWNLOAD_URL_EXPIRY_SECONDS = min(env_int("DOWNLOAD_URL_EXPIRY_SECONDS", 172800), 604800)
+
+# --- Messaging and background work ----------------------------------------------------------------------------------
+QUEUE_BROKER_URL = env_str("QUEUE_BROKER_URL", "memory://")
+PROCESSED_EXCHANGE_ENABLED = env_bool("PROCESSED_EXCHANGE_ENABLED", True)
+PROCESSED_EXCHANGE_NAME = env_str("PROCESSED_EXCHANGE_NAME", "archived_fits")
+NOTIFICATION_CONNECT_TIMEOUT_SECONDS = env_int("NOTIFICATION_CONNECT_TIMEOUT_SECONDS", 2)
+NOTIFICATION_RETRY_MAX_SECONDS = env_int("NOTIFICATION_RETRY_MAX_SECONDS", 300)
+CELERY_BROKER_URL = QUEUE_BROKER_URL
+# Without a real broker (the embedded default) background work runs in-process.
+CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", QUEUE_BROKER_URL.startswith("memory://"))
+CELERY_TASK_ACKS_LATE = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+
+# --- Observation portal (authentication app) ------------------------------------------------------------------------
+OAUTH_CLIENT_ID = env_str("OAUTH_CLIENT_ID")
+OAUTH_CLIENT_SECRET = env_str("OAUTH_CLIENT_SECRET")
+OAUTH_TOKEN_URL = env_str("OAUTH_TOKEN_URL")
+OAUTH_PROFILE_URL = env_str("OAUTH_PROFILE_URL")
+OAUTH_SERVER_KEY = env_str("OAUTH_SERVER_KEY")
+
+# --- Configuration database -----------------------------------------------------------------------------------------
+CONFIGDB_URL = env_str("CONFIGDB_URL").rstrip("/")
+CONFIGDB_TIMEOUT_SECONDS = env_int("CONFIGDB_TIMEOUT_SECONDS", 10)
+CONFIGDB_CACHE_SECONDS = env_int("CONFIGDB_CACHE_SECONDS", 900)
+CONFIGDB_STALE_SECONDS = env_int("CONFIGDB_STALE_SECONDS", 604800)
+CONFIGURATION_TYPES = env_list(
+    "CONFIGURATION_TYPES",
+    "BIAS,DARK,EXPOSE,SPECTRUM,LAMPFLAT,SKYFLAT,STANDARD,TRAILED,GUIDE,EXPERIMENTAL,CATALOG,BPM,TARGET,ARC,"
+    "DOUBLE,TRACE,OBJECT,ENGINEERING,SCRIPT,NRES_BIAS,NRES_DARK,NRES_EXPOSE,NRES_TEST,AUTO_FOCUS,"
+    "NRES_SPECTRUM,REPEAT_EXPOSE,REPEAT_SPECTRUM,FRAME_ARC,FLAT",
+)
+SCIENCE_CONFIGURATION_TYPES = env_list("SCIENCE_CONFIGURATION_TYPES", "EXPOSE,TARGET,SPECTRUM,CATALOG,OBJECT")
+
+# --- Frames ---------------------------------------------------------------------------------------------------------
+PAGINATION_DEFAULT_LIMIT = env_int("PAGINATION_DEFAULT_LIMIT", 100)
+PAGINATION_MAX_LIMIT = env_int("PAGINATION_MAX_LIMIT", 1000)
+PAGINATION_EXACT_COUNT_THRESHOLD = env_int("PAGINATION_EXACT_COUNT_THRESHOLD", 10000)
+PAGINATION_COUNT_TIMEOUT_MS = env_int("PAGINATION_COUNT_TIMEOUT_MS", 1500)
+PAGINATION_FORCE_COUNT_TIMEOUT_MS = env_int("PAGINATION_FORCE_COUNT_TIMEOUT_MS", 5000)
+CONE_SEARCH_MAX_RADIUS_DEGREES = float(env_str("CONE_SEARCH_MAX_RADIUS_DEGREES", "10"))
+FRAME_UPLOAD_MAX_BYTES = env_int("FRAME_UPLOAD_MAX_BYTES", 1073741824)
+ZIP_DOWNLOAD_FILENAME_BASE = env_str("ZIP_DOWNLOAD_FILENAME_BASE", "ocs_archive_data")
+ZIP_DOWNLOAD_MAX_UNCOMPRESSED_FILES = env_int("ZIP_DOWNLOAD_MAX_UNCOMPRESSED_FILES", 10)
+ZIP_DOWNLOAD_MAX_FILES = env_int("ZIP_DOWNLOAD_MAX_FILES", 1000)
+GUIDE_CAMERAS_TO_PERSIST = env_list("GUIDE_CAMERAS_TO_PERSIST")
+GUIDE_FRAME_EXPIRY_ENABLED = env_bool("GUIDE_FRAME_EXPIRY_ENABLED", False)
+THUMBNAIL_SIZE_CHOICES = env_list("THUMBNAIL_SIZE_CHOICES", "small,medium,large")
+AGGREGATES_REFRESH_SECONDS = env_int("AGGREGATES_REFRESH_SECONDS", 3600)
+
+# Public-date rules of server-side ingest (ocs_archive's names and defaults).
+PUBLIC_PROPOSALS = env_list("PUBLIC_PROPOSALS", "EPO,calib,standard,pointing")
+PRIVATE_PROPOSALS = env_list("PRIVATE_PROPOSALS", "LCOEngineering")
+PRIVATE_FILE_TYPES = env_list("PRIVATE_FILE_TYPES", "-t00,-x00")
+DAYS_UNTIL_PUBLIC = env_int("DAYS_UNTIL_PUBLIC", 365)
+CALIBRATION_TYPES = env_list("CALIBRATION_TYPES", "BIAS,DARK,SKYFLAT,EXPERIMENTAL")
+OBSERVATION_PORTAL_BASE_URL = env_str("OBSERVATION_PORTAL_BASE_URL").rstrip("/")
+OBSERVATION_PORTAL_API_TOKEN = env_str("OBSERVATION_PORTAL_API_TOKEN")
+PRIVATE_PROPOSAL_TAGS = env_list("PRIVATE_PROPOSAL_TAGS", "private,internal")
+PUBLIC_PROPOSAL_TAGS = env_list("PUBLIC_PROPOSAL_TAGS", "public")
+REQUIRED_HEADERS = env_list("REQUIRED_HEADERS", "PROPID,DATE-OBS,DAY-OBS,INSTRUME,SITEID,TELID,OBSTYPE,BLKUID")
+HEADER_BLACKLIST = env_list("HEADER_BLACKLIST", "HISTORY,COMMENT")
+NULL_HEADER_VALUES = env_list("NULL_HEADER_VALUES", "N/A,UNSPECIFIED,UNKNOWN")
+RELATED_FRAME_KEYS = env_list(
+    "RELATED_FRAME_KEYS",
+    "L1IDBIAS,L1IDDARK,L1IDFLAT,L1IDSHUT,L1IDMASK,L1IDFRNG,L1IDCAT,L1IDARC,L1ID1D,L1ID2D,L1IDSUM,TARFILE,ORIGNAME,"
+    "ARCFILE,FLATFILE,GUIDETAR",
+)
+
+# --- Logging --------------------------------------------------------------------------------------------------------
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
+}
+
+# gis.W001 is about GDAL opening raster files from untrusted sources; the archive never hands user input to GDAL
+# rasters (footprints are GEOS geometries and FITS is read by astropy).
+SILENCED_SYSTEM_CHECKS = ["gis.W001"]

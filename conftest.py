@@ -1,0 +1,134 @@
+"""Fixtures shared by every app's tests: users, API clients, and a real S3 endpoint (moto server) on loopback."""
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import boto3
+import pytest
+import requests
+from rest_framework.test import APIClient
+
+from archive.filestore import reset_filestore
+
+VENV_BIN = Path(sys.executable).parent
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_for_http(url: str, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            requests.get(url, timeout=1)
+            return
+        except requests.RequestException:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.1)
+
+
+@pytest.fixture(scope="session")
+def s3_endpoint():
+    """A moto S3 server in its own process on a free loopback port, one per test worker."""
+    port = free_port()
+    process = subprocess.Popen(
+        [str(VENV_BIN / "moto_server"), "-H", "127.0.0.1", "-p", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_for_http(url)
+        yield url
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+S3_CREDENTIALS = {
+    "AWS_ACCESS_KEY_ID": "testing-access-key",
+    "AWS_SECRET_ACCESS_KEY": "testing-secret-key",
+    "AWS_DEFAULT_REGION": "us-west-2",
+}
+
+
+@pytest.fixture
+def s3_bucket(s3_endpoint, settings, monkeypatch):
+    """A fresh versioned bucket on the moto server, and the project configured to use it."""
+    for name, value in S3_CREDENTIALS.items():
+        monkeypatch.setenv(name, value)
+    bucket = f"archive-test-{uuid.uuid4().hex[:12]}"
+    client = boto3.client("s3", endpoint_url=s3_endpoint, region_name="us-west-2")
+    client.create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": "us-west-2"})
+    client.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
+    settings.FILESTORE_TYPE = "s3"
+    settings.AWS_BUCKET = bucket
+    settings.S3_ENDPOINT_URL = s3_endpoint
+    settings.AWS_DEFAULT_REGION = "us-west-2"
+    reset_filestore()
+    yield {"name": bucket, "client": client, "endpoint": s3_endpoint}
+    reset_filestore()
+
+
+@pytest.fixture(autouse=True)
+def _isolated_state(settings, tmp_path):
+    """Each test gets its own local file store and an empty cache."""
+    from django.core.cache import cache
+
+    settings.FILESTORE_LOCAL_ROOT = tmp_path / "files"
+    reset_filestore()
+    cache.clear()
+    yield
+    reset_filestore()
+
+
+@pytest.fixture
+def api_client():
+    return APIClient()
+
+
+@pytest.fixture
+def superuser(django_user_model):
+    return django_user_model.objects.create_superuser(username="archive-admin", password="admin-pass-123")
+
+
+@pytest.fixture
+def superuser_client(superuser):
+    from rest_framework.authtoken.models import Token
+
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.get(user=superuser).key}")
+    return client
+
+
+@pytest.fixture
+def make_user(django_user_model):
+    """A user with the given proposals; `staff` gives is_staff."""
+
+    def make(username: str = "observer", proposals: list[str] | None = None, staff: bool = False):
+        user = django_user_model.objects.create_user(username=username, password="observer-pass-123", is_staff=staff)
+        user.profile.proposals = proposals or []
+        user.profile.save()
+        return user
+
+    return make
+
+
+def token_client(user) -> APIClient:
+    from rest_framework.authtoken.models import Token
+
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.get(user=user).key}")
+    return client
+
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "test_settings")

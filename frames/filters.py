@@ -1,0 +1,287 @@
+"""Query parameters of /frames/, /versions/ and /thumbnails/ (spec §6), as django-filter FilterSets."""
+
+import django_filters
+from anyascii import anyascii
+from django import forms
+from django.conf import settings
+from django.contrib.gis.geos import GEOSException, GEOSGeometry, Point
+from django.db.models import BooleanField, F, Func, Value
+from django.utils.datastructures import MultiValueDict
+
+from archive import configdb
+from frames.models import Frame, Thumbnail, Version, thumbnail_size_choices
+from frames.serializers import normalise_longitude
+
+# PostGIS measures geography distances on a sphere of this radius (metres) when use_spheroid is false.
+SPHERE_RADIUS_M = 6371008.771415
+
+
+class DWithinSphere(Func):
+    """ST_DWithin(area, point, metres, false): on the sphere PostGIS itself uses, answered through the GiST index."""
+
+    function = "ST_DWithin"
+    template = "%(function)s(%(expressions)s, false)"
+    output_field = BooleanField()
+
+
+def cone_condition(ra: float, dec: float, radius_degrees: float) -> DWithinSphere:
+    centre = Point(normalise_longitude(ra), dec, srid=4326)
+    metres = radius_degrees * 3.141592653589793 / 180 * SPHERE_RADIUS_M
+    return DWithinSphere(F("area"), Func(Value(centre.ewkt), function="ST_GeogFromText"), Value(metres))
+
+
+class RepeatedValuesWidget(forms.TextInput):
+    """Every value of a repeated parameter (`?site_id=ogg&site_id=coj`)."""
+
+    def value_from_datadict(self, data, files, name):
+        if isinstance(data, MultiValueDict):
+            return [value for value in data.getlist(name) if value != ""]
+        value = data.get(name)
+        return [value] if value not in (None, "") else []
+
+
+class AnyOfField(forms.Field):
+    """A list of values, each cleaned by `base_field`."""
+
+    widget = RepeatedValuesWidget
+
+    def __init__(self, *args, base_field: forms.Field, **kwargs):
+        self.base_field = base_field
+        super().__init__(*args, **kwargs)
+
+    def clean(self, value):
+        values = [self.base_field.clean(item) for item in value or []]
+        return values or None
+
+
+class AnyOfFilter(django_filters.Filter):
+    """An exact match where repeating the parameter means "any of" (the reference kept only the last value)."""
+
+    def __init__(self, *args, base_field_class=forms.CharField, transform=None, **kwargs):
+        self.base_field_class = base_field_class
+        self.transform = transform
+        super().__init__(*args, **kwargs)
+
+    @property
+    def field(self):
+        if not hasattr(self, "_field"):
+            self._field = AnyOfField(base_field=self.base_field_class(), required=False, label=self.label)
+        return self._field
+
+    def filter(self, qs, value):
+        if not value:
+            return qs
+        if self.transform:
+            value = [self.transform(item) for item in value]
+        if len(value) == 1:
+            return qs.filter(**{self.field_name: value[0]})
+        return qs.filter(**{f"{self.field_name}__in": value})
+
+
+def _ascii(value: str) -> str:
+    return anyascii(value)
+
+
+class DayFilter(django_filters.DateFilter):
+    field_class = forms.DateField
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("input_formats", ["%Y-%m-%d", "%Y%m%d"])
+        super().__init__(*args, **kwargs)
+
+
+class ConfigurationTypesFilter(django_filters.MultipleChoiceFilter):
+    """Multi-valued configuration types, validated against configdb's list (lazily, not at import)."""
+
+    def __init__(self, *args, exclude_values: bool = False, **kwargs):
+        kwargs.setdefault("field_name", "configuration_type")
+        super().__init__(*args, **kwargs)
+        self.exclude_values = exclude_values
+
+    @property
+    def field(self):
+        field = super().field
+        field.choices = [(value, value) for value in sorted(configdb.configuration_types())]
+        return field
+
+    def filter(self, qs, value):
+        if not value:
+            return qs
+        lookup = {f"{self.field_name}__in": list(value)}
+        return qs.exclude(**lookup) if self.exclude_values else qs.filter(**lookup)
+
+
+def _parse_wkt(value: str, name: str) -> GEOSGeometry:
+    try:
+        geometry = GEOSGeometry(value.strip(), srid=4326)
+    except (GEOSException, ValueError, TypeError) as exc:
+        raise forms.ValidationError(f"Error with {name} query: {exc}") from None
+    if not geometry.valid:
+        raise forms.ValidationError(f"Error with {name} query: {geometry.valid_reason}")
+    return _normalise_geometry(geometry)
+
+
+def _normalise_geometry(geometry: GEOSGeometry) -> GEOSGeometry:
+    """Query RA in [0, 360] or [-180, 180] maps to longitude in [-180, 180], as stored footprints are."""
+    if geometry.geom_type == "Point":
+        return Point(normalise_longitude(geometry.x), geometry.y, srid=4326)
+    if geometry.geom_type == "Polygon":
+        rings = [[(normalise_longitude(x), y) for x, y, *_ in ring] for ring in geometry.coords]
+        return GEOSGeometry(
+            "POLYGON(" + ",".join("(" + ",".join(f"{x!r} {y!r}" for x, y in ring) + ")" for ring in rings) + ")",
+            srid=4326,
+        )
+    return geometry
+
+
+class CoversField(forms.CharField):
+    def clean(self, value):
+        value = super().clean(value)
+        if not value:
+            return None
+        try:
+            geometry = GEOSGeometry(value.strip(), srid=4326)
+        except (GEOSException, ValueError, TypeError):
+            geometry = None
+        if geometry is None or geometry.geom_type not in ("Point", "Polygon") or geometry.empty:
+            raise forms.ValidationError(
+                "Error with covers query: Point must be specified with exact format 'POINT(RA DEC)'"
+            )
+        return _normalise_geometry(geometry)
+
+
+class IntersectsField(forms.CharField):
+    def clean(self, value):
+        value = super().clean(value)
+        return _parse_wkt(value, "intersects") if value else None
+
+
+class CoversFilter(django_filters.Filter):
+    field_class = CoversField
+
+
+class IntersectsFilter(django_filters.Filter):
+    field_class = IntersectsField
+
+
+class FrameFilterSet(django_filters.FilterSet):
+    start = django_filters.IsoDateTimeFilter(field_name="observation_date", lookup_expr="gte")
+    end = django_filters.IsoDateTimeFilter(field_name="observation_date", lookup_expr="lte")
+    DATE_OBS = django_filters.IsoDateTimeFilter(field_name="observation_date")
+    L1PUBDAT = django_filters.IsoDateTimeFilter(field_name="public_date")
+    DAY_OBS = DayFilter(field_name="observation_day")
+    dayobs = DayFilter(field_name="observation_day")
+    basename = django_filters.CharFilter(field_name="basename", lookup_expr="icontains")
+    basename_exact = AnyOfFilter(field_name="basename")
+    OBJECT = django_filters.CharFilter(field_name="target_name", lookup_expr="icontains")
+    target_name = django_filters.CharFilter(method="filter_target_name")
+    target_name_exact = AnyOfFilter(field_name="target_name", transform=_ascii)
+    empty_target_name = django_filters.CharFilter(method="filter_empty_target_name")
+    EXPTIME = django_filters.NumberFilter(field_name="exposure_time", lookup_expr="gte")
+    exposure_time = django_filters.NumberFilter(field_name="exposure_time", lookup_expr="gte")
+    OBSTYPE = AnyOfFilter(field_name="configuration_type")
+    configuration_type = AnyOfFilter(field_name="configuration_type")
+    PROPID = AnyOfFilter(field_name="proposal_id")
+    proposal_id = AnyOfFilter(field_name="proposal_id")
+    INSTRUME = AnyOfFilter(field_name="instrument_id")
+    instrument_id = AnyOfFilter(field_name="instrument_id")
+    SITEID = AnyOfFilter(field_name="site_id")
+    site_id = AnyOfFilter(field_name="site_id")
+    TELID = AnyOfFilter(field_name="telescope_id")
+    telescope_id = AnyOfFilter(field_name="telescope_id")
+    FILTER = AnyOfFilter(field_name="primary_optical_element")
+    primary_optical_element = AnyOfFilter(field_name="primary_optical_element")
+    BLKUID = AnyOfFilter(field_name="observation_id", base_field_class=forms.IntegerField)
+    observation_id = AnyOfFilter(field_name="observation_id", base_field_class=forms.IntegerField)
+    REQNUM = AnyOfFilter(field_name="request_id", base_field_class=forms.IntegerField)
+    request_id = AnyOfFilter(field_name="request_id", base_field_class=forms.IntegerField)
+    RLEVEL = AnyOfFilter(field_name="reduction_level", base_field_class=forms.IntegerField)
+    reduction_level = AnyOfFilter(field_name="reduction_level", base_field_class=forms.IntegerField)
+    exclude_OBSTYPE = ConfigurationTypesFilter(exclude_values=True)
+    exclude_configuration_type = ConfigurationTypesFilter(exclude_values=True)
+    include_configuration_type = ConfigurationTypesFilter()
+    exclude_calibrations = django_filters.BooleanFilter(method="filter_exclude_calibrations")
+    submitter = django_filters.CharFilter(method="filter_submitter")
+    covers = CoversFilter(field_name="area", lookup_expr="covers")
+    intersects = IntersectsFilter(field_name="area", lookup_expr="intersects")
+    ra = django_filters.NumberFilter(method="filter_noop")
+    dec = django_filters.NumberFilter(method="filter_noop")
+    radius = django_filters.NumberFilter(method="filter_noop")
+
+    class Meta:
+        model = Frame
+        fields: list[str] = []
+
+    def filter_target_name(self, qs, name, value):
+        return qs.filter(target_name__icontains=anyascii(value)) if value else qs
+
+    def filter_empty_target_name(self, qs, name, value):
+        return qs.filter(target_name="")
+
+    def filter_exclude_calibrations(self, qs, name, value):
+        return qs.filter(configuration_type__in=settings.SCIENCE_CONFIGURATION_TYPES) if value else qs
+
+    def filter_submitter(self, qs, name, value):
+        return qs.filter(headers__data__USERID=anyascii(value)) if value else qs
+
+    def filter_noop(self, qs, name, value):
+        return qs
+
+    def is_valid(self):
+        valid = super().is_valid()
+        if valid:
+            self._validate_cone()
+        return valid and not self.form.errors
+
+    def _validate_cone(self):
+        data = self.form.cleaned_data
+        given = [data.get(name) is not None for name in ("ra", "dec", "radius")]
+        if not any(given):
+            return
+        if not all(given):
+            self.form.add_error(None, "ra, dec and radius must be given together.")
+            return
+        max_radius = settings.CONE_SEARCH_MAX_RADIUS_DEGREES
+        if not -180 <= data["ra"] <= 360:
+            self.form.add_error("ra", "ra must be between -180 and 360 degrees.")
+        if not -90 <= data["dec"] <= 90:
+            self.form.add_error("dec", "dec must be between -90 and 90 degrees.")
+        if not 0 < data["radius"] <= max_radius:
+            self.form.add_error("radius", f"radius must be greater than 0 and at most {max_radius:g} degrees.")
+
+    def filter_queryset(self, queryset):
+        queryset = super().filter_queryset(queryset)
+        data = self.form.cleaned_data
+        if data.get("radius") is not None:
+            queryset = queryset.filter(cone_condition(float(data["ra"]), float(data["dec"]), float(data["radius"])))
+        return queryset
+
+
+class VersionFilterSet(django_filters.FilterSet):
+    md5 = django_filters.CharFilter(method="filter_md5")
+
+    class Meta:
+        model = Version
+        fields: list[str] = []
+
+    def filter_md5(self, qs, name, value):
+        return qs.filter(md5=value.strip().lower())
+
+
+class ThumbnailFilterSet(django_filters.FilterSet):
+    frame_basename = django_filters.CharFilter(field_name="frame__basename")
+    proposal_id = django_filters.CharFilter(field_name="frame__proposal_id")
+    observation_id = django_filters.NumberFilter(field_name="frame__observation_id")
+    request_id = django_filters.NumberFilter(field_name="frame__request_id")
+    size = django_filters.ChoiceFilter(choices=thumbnail_size_choices)
+
+    class Meta:
+        model = Thumbnail
+        fields: list[str] = []
+
+
+def cone_error_as_detail(errors: dict) -> dict:
+    """The cone's "given together" error is the spec's `{"detail": ...}`; other errors keep their field keys."""
+    if "__all__" in errors:
+        return {"detail": errors["__all__"][0]}
+    return errors

@@ -1,0 +1,303 @@
+"""Writes of the frames app: ingest of frames and thumbnails, in a fixed number of statements."""
+
+import json
+import logging
+from dataclasses import dataclass
+
+from django.db import OperationalError, connections, transaction
+from rest_framework.exceptions import ValidationError
+
+from archive.exceptions import ServiceUnavailable
+from frames.paths import store_path
+from frames.serializers import footprint_geometry
+
+logger = logging.getLogger(__name__)
+
+WRITER = "default"
+MAX_ATTEMPTS = 3
+RETRYABLE_PGCODES = {"40P01", "40001"}  # deadlock detected, serialization failure
+
+# Columns the ingest body may set, with the value a new row gets when the body leaves one out.
+FRAME_DEFAULTS = {
+    "observation_date": None,
+    "observation_day": None,
+    "proposal_id": "",
+    "instrument_id": "",
+    "target_name": "",
+    "site_id": "",
+    "telescope_id": "",
+    "primary_optical_element": "",
+    "configuration_type": "",
+    "reduction_level": 0,
+    "exposure_time": None,
+    "public_date": None,
+    "observation_id": None,
+    "request_id": None,
+    "area": None,
+}
+PLACEHOLDER_COLUMNS = [name for name, default in FRAME_DEFAULTS.items() if default is not None]
+
+MD5_EXISTS = "version with this md5 already exists."
+KEY_EXISTS = "version with this key already exists."
+
+
+@dataclass
+class IngestResult:
+    frame_id: int
+    versions_added: int
+    created: bool
+
+
+def _frame_values(data: dict) -> dict:
+    """The columns present in a validated body, converted for SQL."""
+    values = {name: data[name] for name in FRAME_DEFAULTS if name in data}
+    if "area" in values:
+        geometry = footprint_geometry(values["area"])
+        values["area"] = geometry.hexewkb.decode() if geometry is not None else None
+    return values
+
+
+PATH_COLUMNS = ("site_id", "instrument_id", "observation_day", "reduction_level", "configuration_type")
+
+
+def _upsert_frame(
+    cursor, *, basename: str, values: dict, only_fill_placeholder: bool = False
+) -> tuple[int, bool, dict]:
+    """Insert or update the frame row by basename; the row lock serialises concurrent ingests of one frame.
+
+    Columns in `values` replace the stored ones; the others keep theirs (defaults on creation). With
+    `only_fill_placeholder`, an existing frame is updated only while it is still a placeholder. Returns the id,
+    whether the row is new, and the stored columns that object paths are made of.
+    """
+    columns = list(FRAME_DEFAULTS)
+    params = [basename] + [values.get(name, FRAME_DEFAULTS[name]) for name in columns]
+    placeholders = ", ".join("%s::geography" if name == "area" else "%s" for name in columns)
+    updates = [f"{name} = EXCLUDED.{name}" for name in columns if name in values] + ["modified = now()"]
+    where = " WHERE frames_frame.observation_date IS NULL" if only_fill_placeholder else ""
+    cursor.execute(
+        f"INSERT INTO frames_frame (basename, {', '.join(columns)}, created, modified) "
+        f"VALUES (%s, {placeholders}, now(), now()) "
+        f"ON CONFLICT (basename) DO UPDATE SET {', '.join(updates)}{where} "
+        f"RETURNING id, (xmax = 0), {', '.join(PATH_COLUMNS)}",
+        params,
+    )
+    row = cursor.fetchone()
+    if row is None:  # an existing, non-placeholder frame that must not change
+        cursor.execute(f"SELECT id, false, {', '.join(PATH_COLUMNS)} FROM frames_frame WHERE basename = %s", [basename])
+        row = cursor.fetchone()
+    return row[0], row[1], dict(zip(PATH_COLUMNS, row[2:], strict=True))
+
+
+def _add_versions(cursor, *, frame_id: int, basename: str, versions: list[dict], path_fields: dict) -> int:
+    """Insert the posted versions that are new; replays are ignored, md5 or key clashes are 400s."""
+    if not versions:
+        return 0
+    cursor.execute(
+        "SELECT frame_id, key, md5 FROM frames_version WHERE md5 = ANY(%s) OR key = ANY(%s)",
+        [[v["md5"] for v in versions], [v["key"] for v in versions]],
+    )
+    by_md5, by_key = {}, {}
+    for row_frame, key, md5 in cursor.fetchall():
+        by_md5[md5] = (row_frame, key)
+        by_key[key] = (row_frame, md5)
+    errors, new = [], []
+    for item in versions:
+        known = by_md5.get(item["md5"])
+        if known is not None:
+            errors.append({} if known == (frame_id, item["key"]) else {"md5": [MD5_EXISTS]})
+        elif item["key"] in by_key:
+            errors.append({"key": [KEY_EXISTS]})
+        else:
+            errors.append({})
+            new.append(item)
+    if any(errors):
+        raise ValidationError({"version_set": errors})
+    if not new:
+        return 0
+    rows = []
+    for item in new:
+        path = store_path(basename=basename, extension=item["extension"], **path_fields)
+        rows.append((frame_id, item["key"], item["md5"], item["extension"], path))
+    values_sql = ", ".join(["(%s, %s, %s, %s, %s, now())"] * len(rows))
+    cursor.execute(
+        "INSERT INTO frames_version (frame_id, key, md5, extension, store_path, created) "
+        f"VALUES {values_sql} ON CONFLICT DO NOTHING RETURNING md5",
+        [value for row in rows for value in row],
+    )
+    inserted = {row[0] for row in cursor.fetchall()}
+    if len(inserted) < len(new):
+        # A concurrent ingest archived the same md5 or key between our check and our insert.
+        raise ValidationError(
+            {
+                "version_set": [
+                    {} if item not in new or item["md5"] in inserted else {"md5": [MD5_EXISTS]} for item in versions
+                ]
+            }
+        )
+    return len(inserted)
+
+
+def _replace_headers(cursor, *, frame_id: int, headers: dict, keep_existing: bool = False) -> None:
+    conflict = "DO NOTHING" if keep_existing else "DO UPDATE SET data = EXCLUDED.data"
+    cursor.execute(
+        f"INSERT INTO frames_headers (frame_id, data) VALUES (%s, %s::jsonb) ON CONFLICT (frame_id) {conflict}",
+        [frame_id, json.dumps(headers, allow_nan=False)],
+    )
+
+
+def _link_related(cursor, *, frame_id: int, names: list[str]) -> None:
+    """Placeholders for unknown names, then both link directions; rows in sorted order to avoid deadlocks."""
+    if not names:
+        return
+    cursor.execute(
+        f"INSERT INTO frames_frame (basename, {', '.join(PLACEHOLDER_COLUMNS)}, created, modified) "
+        f"SELECT name, {', '.join(['%s'] * len(PLACEHOLDER_COLUMNS))}, now(), now() "
+        "FROM unnest(%s::text[]) AS name ORDER BY name ON CONFLICT (basename) DO NOTHING",
+        [FRAME_DEFAULTS[name] for name in PLACEHOLDER_COLUMNS] + [names],
+    )
+    cursor.execute(
+        "INSERT INTO frames_frame_related_frames (from_frame_id, to_frame_id) "
+        "SELECT a, b FROM ("
+        "  SELECT %(id)s::bigint AS a, id AS b FROM frames_frame WHERE basename = ANY(%(names)s)"
+        "  UNION ALL SELECT id, %(id)s::bigint FROM frames_frame WHERE basename = ANY(%(names)s)"
+        ") AS links WHERE a <> b ORDER BY a, b "
+        "ON CONFLICT (from_frame_id, to_frame_id) DO NOTHING",
+        {"id": frame_id, "names": names},
+    )
+
+
+def _with_retries(work):
+    """Run `work` in a transaction; deadlocks and serialization failures are retried, then a 503."""
+    for attempt in range(1, MAX_ATTEMPTS + 1):
+        try:
+            with transaction.atomic(using=WRITER):
+                return work()
+        except OperationalError as exc:
+            pgcode = getattr(exc.__cause__, "pgcode", None)
+            if pgcode not in RETRYABLE_PGCODES:
+                raise
+            logger.warning("Ingest attempt %d hit %s; retrying", attempt, pgcode)
+    raise ServiceUnavailable("The archive is busy with conflicting ingests; try again.", retry_after=5)
+
+
+def frame_ingest(*, data: dict) -> IngestResult:
+    """Archive a frame from a validated ingest body (spec §7.2): idempotent by basename and md5."""
+
+    def work() -> IngestResult:
+        with connections[WRITER].cursor() as cursor:
+            frame_id, created, stored = _upsert_frame(cursor, basename=data["basename"], values=_frame_values(data))
+            added = _add_versions(
+                cursor,
+                frame_id=frame_id,
+                basename=data["basename"],
+                versions=data["version_set"],
+                path_fields={**stored, "headers": data["headers"]},
+            )
+            _replace_headers(cursor, frame_id=frame_id, headers=data["headers"])
+            _link_related(cursor, frame_id=frame_id, names=data.get("related_frame_filenames") or [])
+        transaction.on_commit(lambda: aggregates_note_frame(values=data), using=WRITER)
+        return IngestResult(frame_id=frame_id, versions_added=added, created=created)
+
+    return _with_retries(work)
+
+
+def thumbnail_ingest(*, data: dict) -> tuple[int, int]:
+    """Archive a thumbnail (spec §7.3); returns (thumbnail id, parent frame id).
+
+    The parent is the frame named `frame_basename`; when unknown, it is made from the body's fields and headers,
+    without a version, so that the frame's own later POST fills it in and notifies once.
+    """
+
+    def work() -> tuple[int, int]:
+        version = data["version_set"][0]
+        with connections[WRITER].cursor() as cursor:
+            parent_id, created, _ = _upsert_frame(
+                cursor, basename=data["frame_basename"], values=_frame_values(data), only_fill_placeholder=True
+            )
+            if created:
+                _replace_headers(cursor, frame_id=parent_id, headers=data["headers"], keep_existing=True)
+            # The thumbnail's path is made from its own body, as the ingester made it for the upload.
+            path_fields = {name: data.get(name, FRAME_DEFAULTS[name]) for name in PATH_COLUMNS}
+            path = store_path(basename=data["basename"], extension=version["extension"], **path_fields)
+            cursor.execute(
+                "INSERT INTO frames_thumbnail (frame_id, size, basename, extension, key, store_path, created) "
+                "VALUES (%s, %s, %s, %s, %s, %s, now()) ON CONFLICT (basename) DO UPDATE SET "
+                "frame_id = EXCLUDED.frame_id, size = EXCLUDED.size, extension = EXCLUDED.extension, "
+                "key = EXCLUDED.key, store_path = EXCLUDED.store_path RETURNING id",
+                [parent_id, data["size"], data["basename"], version["extension"], version["key"], path],
+            )
+            return cursor.fetchone()[0], parent_id
+
+    return _with_retries(work)
+
+
+# --- aggregates ---------------------------------------------------------------------------------------------------
+
+AGGREGATE_COLUMNS = {
+    "sites": "site_id",
+    "telescopes": "telescope_id",
+    "filters": "primary_optical_element",
+    "instruments": "instrument_id",
+    "obstypes": "configuration_type",
+    "proposals": "proposal_id",
+}
+
+
+def aggregates_rebuild(*, timeout_ms: int | None = None) -> dict:
+    """One pass over frames with an observation date: distinct values per column, and the proposals that have a
+    public frame. Written to the cache (no expiry) and to the snapshot row."""
+    from django.core.cache import cache
+    from django.utils import timezone
+
+    from frames.models import AggregateSnapshot
+    from frames.selectors import AGGREGATE_CACHE_KEY
+    from frames.serializers import format_millis
+
+    columns = list(AGGREGATE_COLUMNS.values())
+    values: dict[str, set] = {name: set() for name in AGGREGATE_COLUMNS}
+    public_proposals: set[str] = set()
+    with transaction.atomic(using=WRITER), connections[WRITER].cursor() as cursor:
+        if timeout_ms:
+            cursor.execute("SELECT set_config('statement_timeout', %s, true)", [str(int(timeout_ms))])
+        cursor.execute(
+            f"SELECT DISTINCT {', '.join(columns)}, COALESCE(public_date < now(), false) "
+            "FROM frames_frame WHERE observation_date IS NOT NULL"
+        )
+        for row in cursor.fetchall():
+            for name, value in zip(AGGREGATE_COLUMNS, row[:-1], strict=True):
+                if value:
+                    values[name].add(value)
+            if row[-1] and row[5]:
+                public_proposals.add(row[5])
+    now = timezone.now()
+    data = {name: sorted(found) for name, found in values.items()}
+    data["public_proposals"] = sorted(public_proposals)
+    data["generated_at"] = format_millis(now)
+    AggregateSnapshot.objects.update_or_create(pk=1, defaults={"data": data, "generated_at": now})
+    cache.set(AGGREGATE_CACHE_KEY, data, None)
+    return data
+
+
+def aggregates_note_frame(*, values: dict) -> None:
+    """Add a newly ingested frame's values to the cached aggregate at once (the next rebuild repairs a lost update)."""
+    from django.core.cache import cache
+    from django.utils import timezone
+
+    from frames.selectors import AGGREGATE_CACHE_KEY
+
+    data = cache.get(AGGREGATE_CACHE_KEY)
+    if data is None or not values.get("observation_date"):
+        return
+    changed = False
+    for name, column in AGGREGATE_COLUMNS.items():
+        value = values.get(column)
+        if value and value not in data[name]:
+            data[name] = sorted([*data[name], value])
+            changed = True
+    public_date = values.get("public_date")
+    proposal = values.get("proposal_id")
+    if proposal and public_date and public_date < timezone.now() and proposal not in data["public_proposals"]:
+        data["public_proposals"] = sorted([*data["public_proposals"], proposal])
+        changed = True
+    if changed:
+        cache.set(AGGREGATE_CACHE_KEY, data, None)

@@ -1,0 +1,10 @@
+"""Background work of the frames app."""
+
+from celery import shared_task
+
+from frames import services
+
+
+@shared_task(name="frames.cache_aggregates", ignore_result=True)
+def cache_aggregates() -> None:
+    services.aggregates_rebuild()

@@ -1,0 +1,400 @@
+"""HTTP views of the frames app: thin wrappers around selectors, services and the shapes of serializers.py."""
+
+import json
+import logging
+import re
+import time
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.core import signing
+from django.http import Http404, StreamingHttpResponse
+from django.utils.cache import patch_cache_control, patch_vary_headers
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import mixins, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.exceptions import NotFound
+from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
+from rest_framework.permissions import AllowAny, IsAdminUser
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from archive.exceptions import ServiceUnavailable
+from archive.filestore import FileStoreNotFound, get_filestore
+from archive.filestore.local import read_download_token
+from archive.pagination import ArchivePagination
+from frames import selectors, services
+from frames.links import DownloadLinks
+from frames.models import Frame, Thumbnail, Version
+from frames.serializers import (
+    FrameIngestSerializer,
+    ThumbnailIngestSerializer,
+    frame_record,
+    frame_representation,
+    thumbnail_representation,
+    version_representation,
+)
+
+logger = logging.getLogger(__name__)
+
+# The reference's small queries, counted exactly (spec §6.3).
+SMALL_QUERY_PARAMETERS = ("request_id", "REQNUM", "observation_id", "BLKUID", "basename_exact")
+
+
+class LenientJSONParser(JSONParser):
+    """JSON where NaN and Infinity literals (which FITS headers produce) become null: jsonb refuses them."""
+
+    def parse(self, stream, media_type=None, parser_context=None):
+        encoding = (parser_context or {}).get("encoding", settings.DEFAULT_CHARSET)
+        try:
+            return json.loads(stream.read().decode(encoding), parse_constant=lambda _: None)
+        except ValueError as exc:
+            from rest_framework.exceptions import ParseError
+
+            raise ParseError(f"JSON parse error - {exc}") from None
+
+
+class IsSuperuser(IsAdminUser):
+    def has_permission(self, request, view):
+        return bool(request.user and request.user.is_authenticated and request.user.is_superuser)
+
+
+def _flag(request, name: str, default: bool) -> bool:
+    value = request.query_params.get(name)
+    if value is None:
+        return default
+    return value.strip().lower() == "true"
+
+
+def _window_days(params) -> float | None:
+    from frames.serializers import parse_datetime_utc
+
+    try:
+        return (parse_datetime_utc(params["end"]) - parse_datetime_utc(params["start"])).total_seconds() / 86400
+    except (KeyError, ValueError):
+        return None
+
+
+class FrameViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+    """Frames of the archive: search, one frame, its headers and related frames, ingest, aggregates."""
+
+    queryset = Frame.objects.none()
+    pagination_class = ArchivePagination
+    filter_backends: list = []
+    parser_classes = [LenientJSONParser, FormParser, MultiPartParser]
+
+    def get_permissions(self):
+        if self.action == "create":
+            return [IsSuperuser()]
+        return [AllowAny()]
+
+    # --- pagination hooks ---------------------------------------------------------------------------------------
+    def ordering_key(self, request):
+        return selectors.frame_ordering(request.query_params)
+
+    def count_timeout_ms(self, request) -> int | None:
+        params = request.query_params
+        if "force_count" in params and request.user.is_authenticated:
+            return settings.PAGINATION_FORCE_COUNT_TIMEOUT_MS
+        if any(params.get(name) for name in SMALL_QUERY_PARAMETERS):
+            return settings.PAGINATION_COUNT_TIMEOUT_MS
+        days = _window_days(params)
+        if days is not None:
+            narrow = params.get("proposal_id") or params.get("PROPID") or params.get("target_name_exact")
+            if days <= 7 or (narrow and days <= 63):
+                return settings.PAGINATION_COUNT_TIMEOUT_MS
+        return None
+
+    # --- reads --------------------------------------------------------------------------------------------------
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("covers", OpenApiTypes.STR, description="WKT POINT(ra dec): footprints covering it"),
+            OpenApiParameter("intersects", OpenApiTypes.STR, description="WKT geometry: footprints intersecting it"),
+            OpenApiParameter("ra", OpenApiTypes.NUMBER, description="Cone centre RA (degrees)"),
+            OpenApiParameter("dec", OpenApiTypes.NUMBER, description="Cone centre Dec (degrees)"),
+            OpenApiParameter("radius", OpenApiTypes.NUMBER, description="Cone radius (degrees)"),
+            OpenApiParameter("public", OpenApiTypes.BOOL),
+            OpenApiParameter("ordering", OpenApiTypes.STR),
+            OpenApiParameter("limit", OpenApiTypes.INT),
+            OpenApiParameter("offset", OpenApiTypes.INT),
+            OpenApiParameter("pagination_style", OpenApiTypes.STR, enum=["limit", "cursor"]),
+            OpenApiParameter("include_related_frames", OpenApiTypes.BOOL),
+            OpenApiParameter("include_thumbnails", OpenApiTypes.BOOL),
+        ],
+        responses={200: OpenApiTypes.OBJECT},
+    )
+    def list(self, request, *args, **kwargs):
+        queryset = selectors.frame_list(user=request.user, params=request.query_params)
+        page = self.paginate_queryset(queryset)
+        include_related = _flag(request, "include_related_frames", True)
+        include_thumbnails = _flag(request, "include_thumbnails", False)
+        selectors.attach_related(page, related=include_related, thumbnails=include_thumbnails)
+        links = DownloadLinks(request)
+        data = [
+            frame_representation(frame, links, include_related=include_related, include_thumbnails=include_thumbnails)
+            for frame in page
+        ]
+        return self.get_paginated_response(data)
+
+    @extend_schema(responses={200: OpenApiTypes.OBJECT})
+    def retrieve(self, request, *args, **kwargs):
+        frame = selectors.frame_get(user=request.user, frame_id=self._frame_id())
+        if frame is None:
+            raise NotFound()
+        return Response(frame_representation(frame, DownloadLinks(request)))
+
+    def _frame_id(self) -> int:
+        try:
+            return int(self.kwargs["pk"])
+        except (TypeError, ValueError):
+            raise NotFound() from None
+
+    @extend_schema(responses={200: OpenApiTypes.OBJECT})
+    @action(detail=True, methods=["get"])
+    def headers(self, request, pk=None):
+        data = selectors.frame_headers(user=request.user, frame_id=self._frame_id())
+        if data is None:
+            raise NotFound()
+        return Response({"data": data})
+
+    @extend_schema(responses={200: OpenApiTypes.OBJECT})
+    @action(detail=True, methods=["get"])
+    def related(self, request, pk=None):
+        frames = selectors.frame_related(user=request.user, frame_id=self._frame_id())
+        if frames is None:
+            raise NotFound()
+        links = DownloadLinks(request)
+        return Response([frame_record(frame, links) for frame in frames])
+
+    @extend_schema(responses={200: OpenApiTypes.OBJECT})
+    @action(detail=False, methods=["get"])
+    def aggregate(self, request):
+        params = request.query_params
+        if selectors.is_filtered_aggregate(params):
+            try:
+                data, public_ttl = selectors.aggregate_filtered(user=request.user, params=params)
+            except selectors.AggregateTimeout as exc:
+                raise ServiceUnavailable(
+                    f"The aggregation took longer than {exc.timeout_ms} ms; narrow the range or add filters."
+                ) from None
+            response = Response(data)
+            if request.user.is_authenticated:
+                patch_cache_control(response, private=True, max_age=300)
+            elif public_ttl:
+                patch_cache_control(response, max_age=public_ttl)
+        else:
+            try:
+                data = selectors.aggregate_all(user=request.user)
+            except selectors.AggregatesNotReady:
+                from frames.tasks import cache_aggregates
+
+                cache_aggregates.delay()
+                raise ServiceUnavailable(
+                    "Aggregates have not been generated yet; try again later.", retry_after=60
+                ) from None
+            response = Response(data)
+        patch_vary_headers(response, ("Cookie", "Authorization"))
+        return response
+
+    # --- ingest -------------------------------------------------------------------------------------------------
+    @extend_schema(request=FrameIngestSerializer, responses={201: OpenApiTypes.OBJECT})
+    def create(self, request, *args, **kwargs):
+        serializer = FrameIngestSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        result = services.frame_ingest(data=serializer.validated_data)
+        frame = selectors.attach_related([Frame.objects.using("default").get(pk=result.frame_id)])[0]
+        record = frame_record(frame, DownloadLinks(request), area=serializer.validated_data.get("area"))
+        return Response(record, status=status.HTTP_201_CREATED)
+
+
+class VersionViewSet(viewsets.ReadOnlyModelViewSet):
+    """File versions, for staff: the ingester asks `?md5=` whether a file is already archived."""
+
+    queryset = Version.objects.none()
+    permission_classes = [IsAdminUser]
+    pagination_class = ArchivePagination
+    filter_backends: list = []
+
+    def ordering_key(self, request):
+        return ("created", True)
+
+    def count_timeout_ms(self, request) -> int | None:
+        return settings.PAGINATION_FORCE_COUNT_TIMEOUT_MS
+
+    def get_queryset(self):
+        return selectors.version_list(user=self.request.user, params=self.request.query_params)
+
+    def _represent(self, versions):
+        links = DownloadLinks(self.request)
+        return [version_representation(version, links.version_url(version.frame, version)) for version in versions]
+
+    @extend_schema(parameters=[OpenApiParameter("md5", OpenApiTypes.STR)], responses={200: OpenApiTypes.OBJECT})
+    def list(self, request, *args, **kwargs):
+        page = self.paginate_queryset(self.get_queryset())
+        return self.get_paginated_response(self._represent(page))
+
+    @extend_schema(responses={200: OpenApiTypes.OBJECT})
+    def retrieve(self, request, *args, **kwargs):
+        version = self.get_object()
+        return Response(self._represent([version])[0])
+
+
+class ThumbnailViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+    """Thumbnails of visible frames; superusers post them as the ingester does."""
+
+    queryset = Thumbnail.objects.none()
+    pagination_class = ArchivePagination
+    filter_backends: list = []
+    parser_classes = [LenientJSONParser, FormParser, MultiPartParser]
+
+    def get_permissions(self):
+        if self.action == "create":
+            return [IsSuperuser()]
+        return [AllowAny()]
+
+    def ordering_key(self, request):
+        return ("id", True)
+
+    def count_timeout_ms(self, request) -> int | None:
+        params = request.query_params
+        if any(params.get(name) for name in ("frame_basename", "observation_id", "request_id")):
+            return settings.PAGINATION_COUNT_TIMEOUT_MS
+        return None
+
+    @extend_schema(responses={200: OpenApiTypes.OBJECT})
+    def list(self, request, *args, **kwargs):
+        page = self.paginate_queryset(selectors.thumbnail_list(user=request.user, params=request.query_params))
+        links = DownloadLinks(request)
+        return self.get_paginated_response([thumbnail_representation(t, links) for t in page])
+
+    @extend_schema(responses={200: OpenApiTypes.OBJECT})
+    def retrieve(self, request, *args, **kwargs):
+        try:
+            thumbnail_id = int(kwargs["pk"])
+        except (TypeError, ValueError):
+            raise NotFound() from None
+        thumbnail = selectors.thumbnail_get(user=request.user, thumbnail_id=thumbnail_id)
+        if thumbnail is None:
+            raise NotFound()
+        return Response(thumbnail_representation(thumbnail, DownloadLinks(request)))
+
+    @extend_schema(request=ThumbnailIngestSerializer, responses={201: OpenApiTypes.OBJECT})
+    def create(self, request, *args, **kwargs):
+        serializer = ThumbnailIngestSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        thumbnail_id, frame_id = services.thumbnail_ingest(data=serializer.validated_data)
+        thumbnail = Thumbnail.objects.using("default").get(pk=thumbnail_id)
+        frame = selectors.attach_related([Frame.objects.using("default").get(pk=frame_id)])[0]
+        links = DownloadLinks(request)
+        item = thumbnail_representation(thumbnail, links)
+        body = {
+            "id": item["id"],
+            "frame": frame_record(frame, links),
+            "size": item["size"],
+            "basename": item["basename"],
+            "url": item["url"],
+            "key": item["key"],
+            "extension": item["extension"],
+        }
+        return Response(body, status=status.HTTP_201_CREATED)
+
+
+RANGE_RE = re.compile(r"^bytes=(\d*)-(\d*)$")
+CONTENT_TYPES = {
+    ".fits": "image/fits",
+    ".fits.fz": "image/fits",
+    ".jpg": "image/jpeg",
+    ".jpeg": "image/jpeg",
+    ".pdf": "application/pdf",
+    ".tar.gz": "application/gzip",
+    ".json": "application/json",
+}
+
+
+class LocalDownloadView(APIView):
+    """Bytes of one stored version or thumbnail from the local store, behind a signed, expiring link."""
+
+    permission_classes = [AllowAny]
+    authentication_classes: list = []
+
+    @extend_schema(exclude=True)
+    def get(self, request, token: str, filename: str):
+        obj, frame_id, user_id = self._resolve(token)
+        user = get_user_model().objects.filter(pk=user_id, is_active=True).first() if user_id else None
+        from django.contrib.auth.models import AnonymousUser
+
+        if not Frame.objects.visible_to(user or AnonymousUser()).filter(pk=frame_id).exists():
+            raise Http404()
+        store = get_filestore()
+        try:
+            size = store.size(obj.store_path, obj.key)
+        except FileStoreNotFound:
+            raise Http404() from None
+        extension = obj.extension
+        headers = {
+            "Content-Type": CONTENT_TYPES.get(extension.lower(), "application/octet-stream"),
+            "Accept-Ranges": "bytes",
+            "Content-Disposition": f'attachment; filename="{obj_filename(obj)}"',
+        }
+        if getattr(obj, "md5", None):
+            headers["ETag"] = f'"{obj.md5}"'
+        byte_range = None
+        status_code = 200
+        range_header = request.headers.get("Range")
+        if range_header:
+            byte_range = _parse_range(range_header, size)
+            if byte_range is None:
+                response = Response({"detail": "Requested range not satisfiable."}, status=416)
+                response["Content-Range"] = f"bytes */{size}"
+                return response
+            status_code = 206
+            headers["Content-Range"] = f"bytes {byte_range[0]}-{byte_range[1]}/{size}"
+        length = byte_range[1] - byte_range[0] + 1 if byte_range else size
+        headers["Content-Length"] = str(length)
+        body = [] if request.method == "HEAD" else store.open(obj.store_path, obj.key, byte_range=byte_range)
+        return StreamingHttpResponse(body, status=status_code, headers=headers)
+
+    def head(self, request, token: str, filename: str):
+        return self.get(request, token, filename)
+
+    @staticmethod
+    def _resolve(token: str):
+        try:
+            kind, object_id, user_id, issued = read_download_token(token)
+        except (signing.BadSignature, ValueError, TypeError):
+            raise Http404() from None
+        if issued + settings.DOWNLOAD_URL_EXPIRY_SECONDS < time.time():
+            from rest_framework.exceptions import PermissionDenied
+
+            raise PermissionDenied("This download link has expired.")
+        if kind == "v":
+            obj = Version.objects.select_related("frame").filter(pk=object_id).first()
+        elif kind == "t":
+            obj = Thumbnail.objects.select_related("frame").filter(pk=object_id).first()
+        else:
+            obj = None
+        if obj is None:
+            raise Http404()
+        return obj, obj.frame_id, user_id
+
+
+def obj_filename(obj) -> str:
+    basename = obj.frame.basename if isinstance(obj, Version) else obj.basename
+    return f"{basename}{obj.extension}"
+
+
+def _parse_range(header: str, size: int) -> tuple[int, int] | None:
+    match = RANGE_RE.match(header.strip())
+    if not match or (not match[1] and not match[2]):
+        return None
+    if not match[1]:
+        suffix = int(match[2])
+        if suffix == 0:
+            return None
+        return max(size - suffix, 0), size - 1
+    first = int(match[1])
+    last = int(match[2]) if match[2] else size - 1
+    if first >= size or last < first:
+        return None
+    return first, min(last, size - 1)

@@ -1,0 +1,21 @@
+"""Settings of the test suite: the project's settings with fixed secrets, fast hashing and isolated stores."""
+
+import os
+import tempfile
+
+os.environ.setdefault("SECRET_KEY", "test-secret-key-not-for-production-0123456789abcdef")
+os.environ.setdefault("DEBUG", "false")
+
+from archive.settings import *  # noqa: F403
+
+ALLOWED_HOSTS = ["*"]
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "tests"}}
+FILESTORE_TYPE = "local"
+FILESTORE_LOCAL_ROOT = Path(tempfile.mkdtemp(prefix="archive-test-files-"))  # noqa: F405
+CELERY_TASK_ALWAYS_EAGER = True
+CELERY_BROKER_URL = "memory://"
+CONFIGDB_URL = ""
+# Persistent connections would outlive pytest-django's per-test transactions.
+DATABASES["default"]["CONN_MAX_AGE"] = 0  # noqa: F405
+LOGGING["root"]["level"] = "WARNING"  # noqa: F405

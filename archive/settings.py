@@ -278,3 +278,8 @@ LOGGING = {
 # gis.W001 is about GDAL opening raster files from untrusted sources; the archive never hands user input to GDAL
 # rasters (footprints are GEOS geometries and FITS is read by astropy).
 SILENCED_SYSTEM_CHECKS = ["gis.W001"]
+
+# --- Periodic work (celery beat) ------------------------------------------------------------------------------------
+CELERY_BEAT_SCHEDULE = {
+    "cache-aggregates": {"task": "frames.cache_aggregates", "schedule": float(AGGREGATES_REFRESH_SECONDS)},
+}

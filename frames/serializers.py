@@ -8,6 +8,8 @@ from decimal import Decimal, InvalidOperation
 
 from django.conf import settings
 from django.contrib.gis.geos import GEOSException, GEOSGeometry
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from archive import configdb
@@ -108,6 +110,7 @@ def normalise_longitude(ra: float) -> float:
 # --- input fields -----------------------------------------------------------------------------------------------------
 
 
+@extend_schema_field(OpenApiTypes.DATETIME)
 class UTCDateTimeField(serializers.Field):
     default_error_messages = {"invalid": "Datetime has wrong format. Use ISO 8601, e.g. 2015-02-19T13:56:05.261Z."}
 
@@ -121,6 +124,7 @@ class UTCDateTimeField(serializers.Field):
         return format_datetime(value)
 
 
+@extend_schema_field(OpenApiTypes.DATE)
 class DayField(serializers.Field):
     default_error_messages = {"invalid": "Date has wrong format. Use YYYY-MM-DD or YYYYMMDD."}
 
@@ -134,6 +138,7 @@ class DayField(serializers.Field):
         return format_date(value)
 
 
+@extend_schema_field(OpenApiTypes.INT)
 class LenientIntegerField(serializers.Field):
     """An integer given as a number or a numeric string; `null`, `""` become None when allowed."""
 
@@ -192,6 +197,20 @@ class NullAsBlankCharField(serializers.CharField):
         return super().validate_empty_values(data)
 
 
+@extend_schema_field(
+    {
+        "type": "object",
+        "nullable": True,
+        "description": "GeoJSON Polygon, positions [RA, Dec] in degrees",
+        "properties": {
+            "type": {"type": "string", "enum": ["Polygon"]},
+            "coordinates": {
+                "type": "array",
+                "items": {"type": "array", "items": {"type": "array", "items": {"type": "number"}}},
+            },
+        },
+    }
+)
 class FootprintField(serializers.Field):
     """A GeoJSON Polygon in RA/Dec degrees; validated, and kept as posted for the echo of the response."""
 

@@ -67,7 +67,7 @@ def _upsert_frame(
 
     Columns in `values` replace the stored ones; the others keep theirs (defaults on creation). With
     `only_fill_placeholder`, an existing frame is updated only while it is still a placeholder. Returns the id,
-    whether the row is new, and the stored columns that object paths are made of.
+    whether the row was written, and the stored columns that object paths are made of.
     """
     columns = list(FRAME_DEFAULTS)
     params = [basename] + [values.get(name, FRAME_DEFAULTS[name]) for name in columns]
@@ -78,7 +78,7 @@ def _upsert_frame(
         f"INSERT INTO frames_frame (basename, {', '.join(columns)}, created, modified) "
         f"VALUES (%s, {placeholders}, now(), now()) "
         f"ON CONFLICT (basename) DO UPDATE SET {', '.join(updates)}{where} "
-        f"RETURNING id, (xmax = 0), {', '.join(PATH_COLUMNS)}",
+        f"RETURNING id, true, {', '.join(PATH_COLUMNS)}",
         params,
     )
     row = cursor.fetchone()
@@ -145,16 +145,25 @@ def _replace_headers(cursor, *, frame_id: int, headers: dict, keep_existing: boo
     )
 
 
-def _link_related(cursor, *, frame_id: int, names: list[str]) -> None:
-    """Placeholders for unknown names, then both link directions; rows in sorted order to avoid deadlocks."""
-    if not names:
-        return
+def _insert_missing_frames(cursor, *, names: list[str]) -> set[str]:
+    """Rows for every name an ingest touches (its own and its related frames), as placeholders where unknown.
+
+    All names go in one statement in sorted order, before any other write: concurrent ingests that share names then
+    wait for each other in the same order instead of deadlocking (each holding a name the other needs).
+    """
     cursor.execute(
         f"INSERT INTO frames_frame (basename, {', '.join(PLACEHOLDER_COLUMNS)}, created, modified) "
         f"SELECT name, {', '.join(['%s'] * len(PLACEHOLDER_COLUMNS))}, now(), now() "
-        "FROM unnest(%s::text[]) AS name ORDER BY name ON CONFLICT (basename) DO NOTHING",
-        [FRAME_DEFAULTS[name] for name in PLACEHOLDER_COLUMNS] + [names],
+        "FROM unnest(%s::text[]) AS name ORDER BY name ON CONFLICT (basename) DO NOTHING RETURNING basename",
+        [FRAME_DEFAULTS[name] for name in PLACEHOLDER_COLUMNS] + [sorted(set(names))],
     )
+    return {row[0] for row in cursor.fetchall()}
+
+
+def _link_related(cursor, *, frame_id: int, names: list[str]) -> None:
+    """Both link directions in one insert, in sorted order; links are only ever added."""
+    if not names:
+        return
     cursor.execute(
         "INSERT INTO frames_frame_related_frames (from_frame_id, to_frame_id) "
         "SELECT a, b FROM ("
@@ -184,8 +193,10 @@ def frame_ingest(*, data: dict) -> IngestResult:
     """Archive a frame from a validated ingest body (spec §7.2): idempotent by basename and md5."""
 
     def work() -> IngestResult:
+        related = data.get("related_frame_filenames") or []
         with connections[WRITER].cursor() as cursor:
-            frame_id, created, stored = _upsert_frame(cursor, basename=data["basename"], values=_frame_values(data))
+            inserted = _insert_missing_frames(cursor, names=[data["basename"], *related])
+            frame_id, _, stored = _upsert_frame(cursor, basename=data["basename"], values=_frame_values(data))
             added = _add_versions(
                 cursor,
                 frame_id=frame_id,
@@ -194,9 +205,9 @@ def frame_ingest(*, data: dict) -> IngestResult:
                 path_fields={**stored, "headers": data["headers"]},
             )
             _replace_headers(cursor, frame_id=frame_id, headers=data["headers"])
-            _link_related(cursor, frame_id=frame_id, names=data.get("related_frame_filenames") or [])
+            _link_related(cursor, frame_id=frame_id, names=related)
         transaction.on_commit(lambda: aggregates_note_frame(values=data), using=WRITER)
-        return IngestResult(frame_id=frame_id, versions_added=added, created=created)
+        return IngestResult(frame_id=frame_id, versions_added=added, created=data["basename"] in inserted)
 
     return _with_retries(work)
 
@@ -211,10 +222,11 @@ def thumbnail_ingest(*, data: dict) -> tuple[int, int]:
     def work() -> tuple[int, int]:
         version = data["version_set"][0]
         with connections[WRITER].cursor() as cursor:
-            parent_id, created, _ = _upsert_frame(
+            _insert_missing_frames(cursor, names=[data["frame_basename"]])
+            parent_id, filled, _ = _upsert_frame(
                 cursor, basename=data["frame_basename"], values=_frame_values(data), only_fill_placeholder=True
             )
-            if created:
+            if filled:
                 _replace_headers(cursor, frame_id=parent_id, headers=data["headers"], keep_existing=True)
             # The thumbnail's path is made from its own body, as the ingester made it for the upload.
             path_fields = {name: data.get(name, FRAME_DEFAULTS[name]) for name in PATH_COLUMNS}

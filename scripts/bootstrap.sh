@@ -32,8 +32,8 @@ REQS=requirements.txt
 stamp=".venv/.installed-$(cat requirements.txt requirements-dev.txt | sha1sum | cut -c1-12)-$(basename $REQS .txt)"
 if [ ! -f "$stamp" ]; then
     [ -x .venv/bin/python ] || "$PYTHON" -m venv .venv
-    .venv/bin/pip install -q --disable-pip-version-check --upgrade pip
-    .venv/bin/pip install -q --disable-pip-version-check -r "$REQS"
+    .venv/bin/pip install -q --disable-pip-version-check --upgrade pip 2>&1 | { grep -v "^WARNING: Location" || true; }
+    .venv/bin/pip install -q --disable-pip-version-check -r "$REQS" 2>&1 | { grep -v "^WARNING: Location" || true; }
     rm -f .venv/.installed-*
     touch "$stamp"
     # The dev set includes the runtime set: mark both as present.

@@ -14,6 +14,28 @@ from botocore.utils import percent_encode
 _SENTINEL_KEY = "presign-base-probe"
 
 
+class _QueryAuth(S3SigV4QueryAuth):
+    """botocore's query signer, keeping the derived SigV4 signing key for the day instead of re-deriving it with
+    four HMACs per URL (the key depends only on the secret, the date, the region and the service)."""
+
+    _signing_keys: dict[tuple[str, str, str, str], bytes] = {}
+
+    def signature(self, string_to_sign, request):
+        secret = self.credentials.secret_key
+        day = request.context["timestamp"][0:8]
+        cache_key = (secret, day, self._region_name, self._service_name)
+        signing_key = self._signing_keys.get(cache_key)
+        if signing_key is None:
+            k_date = self._sign(f"AWS4{secret}".encode(), day)
+            k_region = self._sign(k_date, self._region_name)
+            k_service = self._sign(k_region, self._service_name)
+            signing_key = self._sign(k_service, "aws4_request")
+            if len(self._signing_keys) > 32:
+                self._signing_keys.clear()
+            self._signing_keys[cache_key] = signing_key
+        return self._sign(signing_key, string_to_sign, hex=True)
+
+
 class Presigner:
     def __init__(self, client, bucket: str):
         self._client = client
@@ -30,6 +52,6 @@ class Presigner:
         if version_id:
             params["versionId"] = version_id
         request = AWSRequest(method="GET", url=url, params=params)
-        signer = S3SigV4QueryAuth(self._credentials.get_frozen_credentials(), "s3", self._region, expires=expires)
+        signer = _QueryAuth(self._credentials.get_frozen_credentials(), "s3", self._region, expires=expires)
         signer.add_auth(request)
         return request.prepare().url

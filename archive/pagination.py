@@ -7,6 +7,7 @@ import json
 import logging
 
 from django.conf import settings
+from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import OperationalError, connections, transaction
 from django.db.models import Q
 from rest_framework.exceptions import NotFound
@@ -113,6 +114,8 @@ class ArchivePagination(BasePagination):
             data = json.loads(base64.urlsafe_b64decode(raw.encode() + b"=" * (-len(raw) % 4)))
             if not isinstance(data, dict) or not isinstance(data.get("id"), int) or data.get("d") not in ("n", "p"):
                 raise ValueError
+            if not isinstance(data.get("v"), str | int | float | None):
+                raise ValueError
             return data
         except (ValueError, binascii.Error, UnicodeError, TypeError):
             raise NotFound("Invalid cursor") from None
@@ -141,7 +144,11 @@ class ArchivePagination(BasePagination):
         backwards = cursor is not None and cursor["d"] == "p"
         ordered = self._ordered(queryset, reverse=backwards)
         if cursor is not None:
-            ordered = ordered.filter(self._after(cursor.get("v"), cursor["id"], self.descending != backwards))
+            try:
+                ordered = ordered.filter(self._after(cursor.get("v"), cursor["id"], self.descending != backwards))
+            except (DjangoValidationError, ValueError, TypeError, OverflowError):
+                # A value the ordering field cannot hold (a tampered or foreign cursor) is a bad cursor, not a 500.
+                raise NotFound("Invalid cursor") from None
         rows = list(ordered[: self.limit + 1])
         more = len(rows) > self.limit
         rows = rows[: self.limit]

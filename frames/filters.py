@@ -78,6 +78,12 @@ class AnyOfFilter(django_filters.Filter):
         return qs.filter(**{f"{self.field_name}__in": value})
 
 
+class IntegerValueField(forms.IntegerField):
+    """An integer whose error is django-filter's NumberFilter message, as the reference answered (spec §6.1)."""
+
+    default_error_messages = {"invalid": "Enter a number."}
+
+
 def _ascii(value: str) -> str:
     return anyascii(value)
 
@@ -191,12 +197,12 @@ class FrameFilterSet(django_filters.FilterSet):
     telescope_id = AnyOfFilter(field_name="telescope_id")
     FILTER = AnyOfFilter(field_name="primary_optical_element")
     primary_optical_element = AnyOfFilter(field_name="primary_optical_element")
-    BLKUID = AnyOfFilter(field_name="observation_id", base_field_class=forms.IntegerField)
-    observation_id = AnyOfFilter(field_name="observation_id", base_field_class=forms.IntegerField)
-    REQNUM = AnyOfFilter(field_name="request_id", base_field_class=forms.IntegerField)
-    request_id = AnyOfFilter(field_name="request_id", base_field_class=forms.IntegerField)
-    RLEVEL = AnyOfFilter(field_name="reduction_level", base_field_class=forms.IntegerField)
-    reduction_level = AnyOfFilter(field_name="reduction_level", base_field_class=forms.IntegerField)
+    BLKUID = AnyOfFilter(field_name="observation_id", base_field_class=IntegerValueField)
+    observation_id = AnyOfFilter(field_name="observation_id", base_field_class=IntegerValueField)
+    REQNUM = AnyOfFilter(field_name="request_id", base_field_class=IntegerValueField)
+    request_id = AnyOfFilter(field_name="request_id", base_field_class=IntegerValueField)
+    RLEVEL = AnyOfFilter(field_name="reduction_level", base_field_class=IntegerValueField)
+    reduction_level = AnyOfFilter(field_name="reduction_level", base_field_class=IntegerValueField)
     exclude_OBSTYPE = ConfigurationTypesFilter(exclude_values=True)
     exclude_configuration_type = ConfigurationTypesFilter(exclude_values=True)
     include_configuration_type = ConfigurationTypesFilter()

@@ -61,9 +61,12 @@ class IsSuperuser(IsAdminUser):
 
 
 def _flag(request, name: str, default: bool) -> bool:
+    """A flag that only its opposite spelling (`false` for a default-on flag, `true` otherwise) changes (§5.1)."""
     value = request.query_params.get(name)
     if value is None:
         return default
+    if default:
+        return value.strip().lower() != "false"
     return value.strip().lower() == "true"
 
 
@@ -122,6 +125,7 @@ class FrameViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
             OpenApiParameter("include_related_frames", OpenApiTypes.BOOL),
             OpenApiParameter("include_thumbnails", OpenApiTypes.BOOL),
         ],
+        operation_id="frames_list",
         responses={200: OpenApiTypes.OBJECT},
     )
     def list(self, request, *args, **kwargs):
@@ -142,7 +146,14 @@ class FrameViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
         frame = selectors.frame_get(user=request.user, frame_id=self._frame_id())
         if frame is None:
             raise NotFound()
-        return Response(frame_representation(frame, DownloadLinks(request)))
+        include_related = _flag(request, "include_related_frames", True)
+        include_thumbnails = _flag(request, "include_thumbnails", False)
+        if include_thumbnails:
+            selectors.attach_related([frame], related=include_related, thumbnails=True)
+        data = frame_representation(
+            frame, DownloadLinks(request), include_related=include_related, include_thumbnails=include_thumbnails
+        )
+        return Response(data)
 
     def _frame_id(self) -> int:
         try:
@@ -229,7 +240,11 @@ class VersionViewSet(viewsets.ReadOnlyModelViewSet):
         links = DownloadLinks(self.request)
         return [version_representation(version, links.version_url(version.frame, version)) for version in versions]
 
-    @extend_schema(parameters=[OpenApiParameter("md5", OpenApiTypes.STR)], responses={200: OpenApiTypes.OBJECT})
+    @extend_schema(
+        parameters=[OpenApiParameter("md5", OpenApiTypes.STR)],
+        operation_id="versions_list",
+        responses={200: OpenApiTypes.OBJECT},
+    )
     def list(self, request, *args, **kwargs):
         page = self.paginate_queryset(self.get_queryset())
         return self.get_paginated_response(self._represent(page))
@@ -262,7 +277,7 @@ class ThumbnailViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewset
             return settings.PAGINATION_COUNT_TIMEOUT_MS
         return None
 
-    @extend_schema(responses={200: OpenApiTypes.OBJECT})
+    @extend_schema(operation_id="thumbnails_list", responses={200: OpenApiTypes.OBJECT})
     def list(self, request, *args, **kwargs):
         page = self.paginate_queryset(selectors.thumbnail_list(user=request.user, params=request.query_params))
         links = DownloadLinks(request)

@@ -29,6 +29,7 @@ def box(ra: float, dec: float, half: float = 0.15) -> Polygon:
 class FrameFactory(factory.django.DjangoModelFactory):
     class Meta:
         model = Frame
+        skip_postgeneration_save = True
 
     basename = factory.Sequence(lambda n: f"ogg2m001-ep02-20240501-{n:04d}-e91")
     observation_date = factory.Sequence(

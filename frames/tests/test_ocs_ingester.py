@@ -38,9 +38,7 @@ def ingest(live_server, s3_bucket, superuser, tmp_path):
     }
 
     def run(path: Path, *args: str) -> tuple[int, str]:
-        result = subprocess.run(
-            [str(INGESTER), str(path), *args], env=env, capture_output=True, text=True, timeout=120
-        )
+        result = subprocess.run([str(INGESTER), str(path), *args], env=env, capture_output=True, text=True, timeout=120)
         return result.returncode, result.stdout + result.stderr
 
     return run
@@ -60,7 +58,7 @@ def test_real_ingester_ingests_a_frame_that_is_queryable_and_downloadable(ingest
     assert version.md5 == file_md5
     assert len(version.key) > 32  # moto's version ids are UUIDs, longer than the reference's 32 characters
     assert version.store_path == "coj/kb05/20240430/processed/coj1m011-kb05-20240501-0125-e91.fits.fz"
-    assert output.strip() .startswith("http")
+    assert output.strip().startswith("http")
 
     response = superuser_client.get("/frames/", {"basename_exact": frame.basename})
     assert response.status_code == 200

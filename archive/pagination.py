@@ -5,6 +5,7 @@ import binascii
 import datetime
 import json
 import logging
+from contextlib import nullcontext
 
 from django.conf import settings
 from django.core.exceptions import ValidationError as DjangoValidationError
@@ -29,12 +30,25 @@ def _positive_int(value, default: int, maximum: int | None = None) -> int:
 
 
 def exact_count(queryset, timeout_ms: int) -> int | None:
-    """COUNT(*) under a statement timeout; None when it took too long."""
+    """COUNT(*) under a statement timeout, in one round trip; None when it took too long.
+
+    The timeout is set with SET LOCAL in the same query string as the count and put back by the count itself, so it
+    covers exactly that statement (PostgreSQL >= 13 times each statement of a multi-statement string separately).
+    Inside a caller's transaction a savepoint keeps a timed-out count from breaking that transaction.
+    """
+    connection = connections[queryset.db]
+    sql, params = queryset.order_by().values("pk").query.sql_with_params()
+    count_sql = (
+        "SELECT set_config('archive.outer_statement_timeout', current_setting('statement_timeout'), true), "
+        f"set_config('statement_timeout', '{int(timeout_ms)}', true); "
+        f"SELECT n, set_config('statement_timeout', current_setting('archive.outer_statement_timeout'), true) "
+        f"FROM (SELECT count(*) AS n FROM ({sql}) AS counted) AS result"
+    )
     try:
-        with transaction.atomic(using=queryset.db):
-            with connections[queryset.db].cursor() as cursor:
-                cursor.execute("SELECT set_config('statement_timeout', %s, true)", [str(int(timeout_ms))])
-            return queryset.count()
+        savepoint = transaction.atomic(using=queryset.db) if connection.in_atomic_block else nullcontext()
+        with savepoint, connection.cursor() as cursor:
+            cursor.execute(count_sql, params)
+            return cursor.fetchone()[0]
     except OperationalError as exc:
         if getattr(exc.__cause__, "pgcode", None) != "57014":  # query_canceled
             raise

@@ -49,7 +49,7 @@ class FrameQuerySet(models.QuerySet):
 
 
 class Frame(models.Model):
-    basename = models.CharField(max_length=1000, unique=True, help_text="File name up to its first '.'")
+    basename = models.CharField(max_length=1000, help_text="File name up to its first '.'; unique")
     area = models.PolygonField(
         geography=True,
         srid=4326,
@@ -89,6 +89,9 @@ class Frame(models.Model):
 
     class Meta:
         ordering = ["-observation_date"]
+        # Unique constraints rather than unique=True: the latter adds a varchar_pattern_ops twin of each unique
+        # index, which no query needs (contains-searches use the trigram indexes) and the planner may prefer.
+        constraints = [models.UniqueConstraint(fields=["basename"], name="frame_basename_unique")]
         indexes = [
             models.Index(fields=["observation_date", "id"], name="frame_obsdate_idx"),
             models.Index(fields=["proposal_id", "observation_date"], name="frame_prop_obsdate_idx"),
@@ -123,8 +126,8 @@ class Version(models.Model):
     frame = models.ForeignKey(
         Frame, on_delete=models.CASCADE, db_index=False, help_text="The frame this file belongs to"
     )
-    key = models.CharField(max_length=1024, unique=True, help_text="The file store's version id (S3 VersionId)")
-    md5 = models.CharField(max_length=32, unique=True, help_text="MD5 of the file, lower-case hex")
+    key = models.CharField(max_length=1024, help_text="The file store's version id (S3 VersionId); unique")
+    md5 = models.CharField(max_length=32, help_text="MD5 of the file, lower-case hex; unique")
     extension = models.CharField(max_length=20, help_text="File extension, e.g. .fits.fz")
     store_path = models.CharField(max_length=1024, help_text="Object path in the file store, fixed at ingest")
     size = models.BigIntegerField(null=True, blank=True, help_text="Size in bytes, when known")
@@ -132,6 +135,10 @@ class Version(models.Model):
 
     class Meta:
         ordering = ["-created", "-id"]
+        constraints = [
+            models.UniqueConstraint(fields=["md5"], name="version_md5_unique"),
+            models.UniqueConstraint(fields=["key"], name="version_key_unique"),
+        ]
         indexes = [models.Index(fields=["frame", "-created"], name="version_frame_created_idx")]
 
     def __str__(self) -> str:
@@ -152,7 +159,7 @@ class Thumbnail(models.Model):
         Frame, on_delete=models.CASCADE, related_name="thumbnails", help_text="The frame this image previews"
     )
     size = models.CharField(max_length=20, help_text="Size label, one of THUMBNAIL_SIZE_CHOICES")
-    basename = models.CharField(max_length=1000, unique=True, help_text="Thumbnail file name up to its first '.'")
+    basename = models.CharField(max_length=1000, help_text="Thumbnail file name up to its first '.'; unique")
     extension = models.CharField(max_length=20, help_text="File extension, e.g. .jpg")
     key = models.CharField(max_length=1024, help_text="The file store's version id")
     store_path = models.CharField(max_length=1024, help_text="Object path in the file store, fixed at ingest")
@@ -160,6 +167,7 @@ class Thumbnail(models.Model):
 
     class Meta:
         ordering = ["-id"]
+        constraints = [models.UniqueConstraint(fields=["basename"], name="thumbnail_basename_unique")]
 
     def __str__(self) -> str:
         return self.basename

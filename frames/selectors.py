@@ -69,10 +69,10 @@ def frame_list(*, user, params: QueryDict):
     return _filtered(FrameFilterSet, params, queryset)
 
 
-def frame_get(*, user, frame_id: int) -> Frame | None:
+def frame_get(*, user, frame_id: int, related: bool = True, thumbnails: bool = False) -> Frame | None:
     frame = Frame.objects.visible_to(user).filter(pk=frame_id).first()
     if frame is not None:
-        attach_related([frame])
+        attach_related([frame], related=related, thumbnails=thumbnails)
     return frame
 
 

@@ -143,13 +143,13 @@ class FrameViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
 
     @extend_schema(responses={200: OpenApiTypes.OBJECT})
     def retrieve(self, request, *args, **kwargs):
-        frame = selectors.frame_get(user=request.user, frame_id=self._frame_id())
-        if frame is None:
-            raise NotFound()
         include_related = _flag(request, "include_related_frames", True)
         include_thumbnails = _flag(request, "include_thumbnails", False)
-        if include_thumbnails:
-            selectors.attach_related([frame], related=include_related, thumbnails=True)
+        frame = selectors.frame_get(
+            user=request.user, frame_id=self._frame_id(), related=include_related, thumbnails=include_thumbnails
+        )
+        if frame is None:
+            raise NotFound()
         data = frame_representation(
             frame, DownloadLinks(request), include_related=include_related, include_thumbnails=include_thumbnails
         )

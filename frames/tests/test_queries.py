@@ -1160,14 +1160,9 @@ def test_basename_exact_is_an_index_look_up(planned_archive):
     assert "Index Cond: ((basename)::text = 'coj1m011-kb05-20150219-0125-e90'::text)" in plan, plan
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="Django's extra varchar_pattern_ops index on the unique basename (frames_frame_basename_..._like) "
-    "duplicates the unique index and the planner picks it; removing it needs a model/migration change (spec §3, §12.4)",
-)
 def test_basename_exact_uses_the_unique_index(planned_archive):
     plan = plan_of("basename_exact=coj1m011-kb05-20150219-0125-e90")
-    assert " frames_frame_basename_key " in plan, plan
+    assert " frame_basename_unique " in plan, plan
 
 
 @pytest.mark.parametrize(

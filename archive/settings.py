@@ -96,9 +96,10 @@ if _db_host:
     }
 else:
     _password_file = LOCAL_DIR / "db_password"
+    _port_file = LOCAL_DIR / "db_port"  # written by scripts/localdb.sh when the default port was taken
     _db = {
         "HOST": "127.0.0.1",
-        "PORT": env_str("LOCAL_DB_PORT", "54329"),
+        "PORT": env_str("LOCAL_DB_PORT", _port_file.read_text().strip() if _port_file.exists() else "54329"),
         "NAME": env_str("DB_NAME", "archive"),
         "USER": "archive",
         "PASSWORD": _password_file.read_text().strip() if _password_file.exists() else "",

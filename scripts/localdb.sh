@@ -7,7 +7,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
 LOCAL="$ROOT/.local"
-PORT=${LOCAL_DB_PORT:-54329}
+PORT=${LOCAL_DB_PORT:-$(cat "$ROOT/.local/db_port" 2>/dev/null || echo 54329)}
 PGBIN=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)
 mkdir -p "$LOCAL"
 
@@ -40,6 +40,9 @@ start() {
         [ "$data" = "$LOCAL/pgdata" ] || ln -sfn "$data" "$LOCAL/pgdata"
     fi
     if ! as_db "$PGBIN/pg_ctl" -D "$data" status >/dev/null 2>&1; then
+        # Another server (another clone's cluster, a system one) may hold the port: take the next free one.
+        while (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null; do PORT=$((PORT + 1)); done
+        echo "$PORT" > "$LOCAL/db_port"
         as_db "$PGBIN/pg_ctl" -D "$data" -w -t 60 -l "$data/server.log" \
             -o "-p $PORT -k $data -c listen_addresses=127.0.0.1 -c max_connections=200 -c shared_buffers=256MB -c fsync=${LOCAL_DB_FSYNC:-on}" \
             start >/dev/null

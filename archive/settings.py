@@ -23,6 +23,8 @@ ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "localhost,127.0.0.1")
 CORS_ALLOWED_ORIGINS = env_list("CORS_ALLOWED_ORIGINS")
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS")
 HTTPS_ONLY = env_bool("HTTPS_ONLY", False)
+# Trusted reverse proxies in front of the app; 0 ignores X-Forwarded-For (archive/network.py).
+NUM_PROXIES = env_int("NUM_PROXIES", 0)
 if HTTPS_ONLY:
     SESSION_COOKIE_SECURE = True
     CSRF_COOKIE_SECURE = True

@@ -43,7 +43,7 @@ test: setup-dev db ingester-venv
 lint: setup-dev
 	@$(PY) -m ruff check .
 	@$(PY) -m ruff format --check .
-	@$(PY) manage.py makemigrations --check --dry-run --settings=test_settings
+	@$(PY) -W ignore::RuntimeWarning manage.py makemigrations --check --dry-run --settings=test_settings
 
 fmt: setup-dev
 	@$(PY) -m ruff format .

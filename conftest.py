@@ -1,5 +1,6 @@
 """Fixtures shared by every app's tests: users, API clients, and a real S3 endpoint (moto server) on loopback."""
 
+import contextlib
 import os
 import socket
 import subprocess
@@ -132,3 +133,97 @@ def token_client(user) -> APIClient:
 
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "test_settings")
+
+
+class RabbitMQNode:
+    """A private RabbitMQ node on loopback ports of its own, which a test may stop and start again."""
+
+    def __init__(self, base: Path, name: str):
+        self.base = base
+        self.port = free_port()
+        self.node = f"{name}@localhost"
+        base.mkdir(parents=True, exist_ok=True)
+        (base / "enabled_plugins").write_text("[].\n")
+        (base / "rabbitmq.conf").write_text("loopback_users = none\n")
+        self.env = {
+            **os.environ,
+            "HOME": str(base),
+            "RABBITMQ_NODENAME": self.node,
+            "RABBITMQ_NODE_IP_ADDRESS": "127.0.0.1",
+            "RABBITMQ_NODE_PORT": str(self.port),
+            "RABBITMQ_DIST_PORT": str(free_port()),
+            "RABBITMQ_MNESIA_BASE": str(base / "mnesia"),
+            "RABBITMQ_LOG_BASE": str(base / "log"),
+            "RABBITMQ_ENABLED_PLUGINS_FILE": str(base / "enabled_plugins"),
+            "RABBITMQ_CONFIG_FILE": str(base / "rabbitmq"),
+            "RABBITMQ_PID_FILE": str(base / "pid"),
+        }
+        self.url = f"amqp://guest:guest@127.0.0.1:{self.port}//"
+
+    def _ctl(self, *args: str, timeout: float = 90) -> None:
+        subprocess.run(
+            [str(RABBITMQ_BIN / "rabbitmqctl"), "-n", self.node, *args],
+            env=self.env,
+            check=True,
+            capture_output=True,
+            timeout=timeout,
+        )
+
+    def start(self) -> None:
+        log = open(self.base / "server.out", "ab")  # noqa: SIM115 - kept open by the server process
+        subprocess.Popen([str(RABBITMQ_BIN / "rabbitmq-server")], env=self.env, stdout=log, stderr=log)
+        self._ctl("wait", str(self.base / "pid"), "--timeout", "60")
+
+    def stop(self) -> None:
+        self._ctl("stop", str(self.base / "pid"))
+
+
+RABBITMQ_BIN = Path("/usr/lib/rabbitmq/bin")
+
+
+@pytest.fixture(scope="session")
+def rabbitmq(tmp_path_factory):
+    """A real RabbitMQ broker for this test worker."""
+    if not (RABBITMQ_BIN / "rabbitmq-server").exists():
+        pytest.fail("rabbitmq-server is missing: `make test` installs it (scripts/bootstrap.sh)")
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
+    node = RabbitMQNode(tmp_path_factory.mktemp("rabbitmq"), f"archive-test-{worker}-{uuid.uuid4().hex[:6]}")
+    node.start()
+    yield node
+    with contextlib.suppress(subprocess.SubprocessError):
+        node.stop()
+
+
+@pytest.fixture
+def broker(rabbitmq, settings):
+    """The project configured to publish to the real broker, with a fresh publisher."""
+    from archive.messaging import reset_publisher
+
+    settings.QUEUE_BROKER_URL = rabbitmq.url
+    settings.PROCESSED_EXCHANGE_NAME = f"archived_fits_{uuid.uuid4().hex[:8]}"
+    reset_publisher()
+    yield rabbitmq
+    reset_publisher()
+
+
+@pytest.fixture(scope="session")
+def memcached_server():
+    """A real memcached on a free loopback port for this test worker."""
+    port = free_port()
+    process = subprocess.Popen(
+        ["memcached", "-l", "127.0.0.1", "-p", str(port), "-U", "0", "-m", "64", "-u", "root"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            break
+        except OSError:
+            if time.monotonic() > deadline or process.poll() is not None:
+                raise
+            time.sleep(0.05)
+    yield f"127.0.0.1:{port}"
+    process.terminate()
+    process.wait(timeout=10)

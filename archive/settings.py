@@ -118,6 +118,8 @@ DATABASES = {
 DB_HOST_READER = env_str("DB_HOST_READER")
 if DB_HOST_READER:
     DATABASES["reader"] = {**DATABASES["default"], "HOST": DB_HOST_READER, "TEST": {"MIRROR": "default"}}
+# Reads go to the reader alias when there is one; writes, and reads that must see them, to the writer.
+DATABASE_ROUTERS = ["archive.routers.ReaderRouter"]
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Cache ----------------------------------------------------------------------------------------------------------
@@ -285,4 +287,5 @@ SILENCED_SYSTEM_CHECKS = ["gis.W001"]
 # --- Periodic work (celery beat) ------------------------------------------------------------------------------------
 CELERY_BEAT_SCHEDULE = {
     "cache-aggregates": {"task": "frames.cache_aggregates", "schedule": float(AGGREGATES_REFRESH_SECONDS)},
+    "publish-outbox": {"task": "frames.publish_outbox", "schedule": 10.0},
 }

@@ -185,3 +185,22 @@ class AggregateSnapshot(models.Model):
 
     def __str__(self) -> str:
         return f"Aggregate of {self.generated_at:%Y-%m-%d %H:%M}"
+
+
+class OutboxMessage(models.Model):
+    """A post-ingest notification, written in the ingest's transaction and deleted once the broker confirms it."""
+
+    frame_id = models.BigIntegerField(help_text="The ingested frame (no foreign key: the message outlives deletion)")
+    exchange = models.CharField(max_length=200, help_text="The fanout exchange the message goes to")
+    message_id = models.CharField(max_length=100, help_text="{frame id}-{md5}: what consumers de-duplicate on")
+    payload = models.JSONField(help_text="The message body: the frame's headers and archive fields")
+    created = models.DateTimeField(auto_now_add=True, help_text="When the ingest wrote the message")
+    attempts = models.PositiveIntegerField(default=0, help_text="Failed publication attempts so far")
+    next_attempt_at = models.DateTimeField(db_index=True, help_text="When the message is next due for publication")
+    last_error = models.TextField(blank=True, default="", help_text="Why the last attempt failed")
+
+    class Meta:
+        ordering = ["id"]
+
+    def __str__(self) -> str:
+        return self.message_id

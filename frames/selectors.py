@@ -162,7 +162,8 @@ AGGREGATE_FILTERS = (
     "configuration_type",
     "proposal_id",
 )
-AGGREGATE_BUILD_LOCK = "all_frames_aggregates:building"
+# A PostgreSQL advisory lock (not a cache key: the cache may be down) lets one caller build a missing aggregate.
+AGGREGATE_BUILD_LOCK_ID = 7_351_260_842
 AGGREGATE_BUILD_TIMEOUT_MS = 5000
 AGGREGATE_KEYS = ("sites", "telescopes", "filters", "instruments", "obstypes", "proposals")
 
@@ -182,14 +183,14 @@ def _all_frames_aggregate() -> dict:
     if snapshot is not None:
         cache.set(AGGREGATE_CACHE_KEY, snapshot.data, None)
         return snapshot.data
-    if not cache.add(AGGREGATE_BUILD_LOCK, 1, 60):
-        raise AggregatesNotReady()
     try:
-        return aggregates_rebuild(timeout_ms=AGGREGATE_BUILD_TIMEOUT_MS)
+        with transaction.atomic(using="default"), connections["default"].cursor() as cursor:
+            cursor.execute("SELECT pg_try_advisory_xact_lock(%s)", [AGGREGATE_BUILD_LOCK_ID])
+            if not cursor.fetchone()[0]:
+                raise AggregatesNotReady()
+            return aggregates_rebuild(timeout_ms=AGGREGATE_BUILD_TIMEOUT_MS)
     except OperationalError as exc:
         raise AggregatesNotReady() from exc
-    finally:
-        cache.delete(AGGREGATE_BUILD_LOCK)
 
 
 def aggregate_all(*, user) -> dict:

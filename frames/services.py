@@ -1,13 +1,17 @@
 """Writes of the frames app: ingest of frames and thumbnails, in a fixed number of statements."""
 
+import datetime
 import json
 import logging
 from dataclasses import dataclass
 
+from django.conf import settings
 from django.db import OperationalError, connections, transaction
+from django.utils import timezone
 from rest_framework.exceptions import ValidationError
 
 from archive.exceptions import ServiceUnavailable
+from archive.messaging import PublishFailed, get_publisher
 from frames.paths import store_path
 from frames.serializers import footprint_geometry
 
@@ -36,6 +40,9 @@ FRAME_DEFAULTS = {
     "area": None,
 }
 PLACEHOLDER_COLUMNS = [name for name, default in FRAME_DEFAULTS.items() if default is not None]
+
+# How long a new notification is left to the inline attempt after commit before the background drain takes it.
+INLINE_GRACE_SECONDS = 10
 
 MD5_EXISTS = "version with this md5 already exists."
 KEY_EXISTS = "version with this key already exists."
@@ -88,10 +95,11 @@ def _upsert_frame(
     return row[0], row[1], dict(zip(PATH_COLUMNS, row[2:], strict=True))
 
 
-def _add_versions(cursor, *, frame_id: int, basename: str, versions: list[dict], path_fields: dict) -> int:
-    """Insert the posted versions that are new; replays are ignored, md5 or key clashes are 400s."""
+def _add_versions(cursor, *, frame_id: int, basename: str, versions: list[dict], path_fields: dict) -> list[str]:
+    """Insert the posted versions that are new and return their md5s, in posted order; replays are ignored, md5 or
+    key clashes are 400s."""
     if not versions:
-        return 0
+        return []
     cursor.execute(
         "SELECT frame_id, key, md5 FROM frames_version WHERE md5 = ANY(%s) OR key = ANY(%s)",
         [[v["md5"] for v in versions], [v["key"] for v in versions]],
@@ -113,7 +121,7 @@ def _add_versions(cursor, *, frame_id: int, basename: str, versions: list[dict],
     if any(errors):
         raise ValidationError({"version_set": errors})
     if not new:
-        return 0
+        return []
     rows = []
     for item in new:
         path = store_path(basename=basename, extension=item["extension"], **path_fields)
@@ -134,7 +142,7 @@ def _add_versions(cursor, *, frame_id: int, basename: str, versions: list[dict],
                 ]
             }
         )
-    return len(inserted)
+    return [item["md5"] for item in new]
 
 
 def _replace_headers(cursor, *, frame_id: int, headers: dict, keep_existing: bool = False) -> None:
@@ -175,6 +183,40 @@ def _link_related(cursor, *, frame_id: int, names: list[str]) -> None:
     )
 
 
+def notification_payload(*, frame_id: int, data: dict) -> dict:
+    """The post-ingest message (spec §9): the header keywords at the top level, then five archive keys."""
+    versions = [{"key": v["key"], "md5": v["md5"], "extension": v["extension"]} for v in data["version_set"]]
+    area = data.get("area")
+    return {
+        **data["headers"],
+        "area": json.dumps(area) if area is not None else None,
+        "basename": data["basename"],
+        "version_set": versions,
+        "filename": f"{data['basename']}{versions[0]['extension']}" if versions else "",
+        "frameid": frame_id,
+    }
+
+
+def _write_notification(cursor, *, frame_id: int, data: dict, added_md5s: list[str]) -> dict | None:
+    """The outbox row of an ingest that added a version, in the ingest's own transaction."""
+    if not added_md5s or not settings.PROCESSED_EXCHANGE_ENABLED:
+        return None
+    message = {
+        "exchange": settings.PROCESSED_EXCHANGE_NAME,
+        "message_id": f"{frame_id}-{added_md5s[0]}",
+        "payload": notification_payload(frame_id=frame_id, data=data),
+    }
+    # Due a little later than now, so the background drain leaves the inline attempt after commit to go first.
+    cursor.execute(
+        "INSERT INTO frames_outboxmessage (frame_id, exchange, message_id, payload, created, attempts, "
+        "next_attempt_at, last_error) VALUES (%s, %s, %s, %s::jsonb, now(), 0, now() + %s * interval '1 second', '') "
+        "RETURNING id",
+        [frame_id, message["exchange"], message["message_id"], json.dumps(message["payload"]), INLINE_GRACE_SECONDS],
+    )
+    message["id"] = cursor.fetchone()[0]
+    return message
+
+
 def _with_retries(work):
     """Run `work` in a transaction; deadlocks and serialization failures are retried, then a 503."""
     for attempt in range(1, MAX_ATTEMPTS + 1):
@@ -197,7 +239,7 @@ def frame_ingest(*, data: dict) -> IngestResult:
         with connections[WRITER].cursor() as cursor:
             inserted = _insert_missing_frames(cursor, names=[data["basename"], *related])
             frame_id, _, stored = _upsert_frame(cursor, basename=data["basename"], values=_frame_values(data))
-            added = _add_versions(
+            added_md5s = _add_versions(
                 cursor,
                 frame_id=frame_id,
                 basename=data["basename"],
@@ -206,8 +248,11 @@ def frame_ingest(*, data: dict) -> IngestResult:
             )
             _replace_headers(cursor, frame_id=frame_id, headers=data["headers"])
             _link_related(cursor, frame_id=frame_id, names=related)
+            message = _write_notification(cursor, frame_id=frame_id, data=data, added_md5s=added_md5s)
+        if message is not None:
+            transaction.on_commit(lambda: outbox_publish_inline(message=message), using=WRITER)
         transaction.on_commit(lambda: aggregates_note_frame(values=data), using=WRITER)
-        return IngestResult(frame_id=frame_id, versions_added=added, created=data["basename"] in inserted)
+        return IngestResult(frame_id=frame_id, versions_added=len(added_md5s), created=data["basename"] in inserted)
 
     return _with_retries(work)
 
@@ -313,3 +358,71 @@ def aggregates_note_frame(*, values: dict) -> None:
         changed = True
     if changed:
         cache.set(AGGREGATE_CACHE_KEY, data, None)
+
+
+# --- notifications ------------------------------------------------------------------------------------------------
+
+
+def _retry_delay(attempts: int) -> datetime.timedelta:
+    return datetime.timedelta(seconds=min(2**attempts, settings.NOTIFICATION_RETRY_MAX_SECONDS))
+
+
+def outbox_publish_inline(*, message: dict) -> bool:
+    """The after-commit attempt of an ingest: publish, then delete the row. A failure leaves the row for the drain
+    and never reaches the ingest's caller; while the broker is known to be down, no attempt is made at all."""
+    from frames.models import OutboxMessage
+
+    publisher = get_publisher()
+    if publisher.circuit_open:
+        return False
+    try:
+        publisher.publish(exchange=message["exchange"], payload=message["payload"], message_id=message["message_id"])
+    except PublishFailed as exc:
+        logger.warning("Notification %s not published, will retry: %s", message["message_id"], exc)
+        OutboxMessage.objects.using(WRITER).filter(pk=message["id"]).update(
+            attempts=1, last_error=str(exc)[:2000], next_attempt_at=timezone.now() + _retry_delay(1)
+        )
+        return False
+    OutboxMessage.objects.using(WRITER).filter(pk=message["id"]).delete()
+    return True
+
+
+DRAIN_BATCH_SIZE = 500
+
+
+def outbox_publish(*, due_only: bool = True, batch_size: int = DRAIN_BATCH_SIZE) -> dict:
+    """Publish waiting notifications in id order, a batch at a time, until none is left or the broker fails.
+
+    Rows are claimed with FOR UPDATE SKIP LOCKED, so concurrent drains (several workers, the command) never publish
+    the same row twice at once. `due_only=False` also takes rows still backing off (draining on demand).
+    """
+    from frames.models import OutboxMessage
+
+    publisher = get_publisher()
+    published = failed = 0
+    while True:
+        with transaction.atomic(using=WRITER):
+            rows = OutboxMessage.objects.using(WRITER).select_for_update(skip_locked=True).order_by("id")
+            if due_only:
+                rows = rows.filter(next_attempt_at__lte=timezone.now())
+            batch = list(rows[:batch_size])
+            if not batch:
+                break
+            done = []
+            for row in batch:
+                try:
+                    publisher.publish(exchange=row.exchange, payload=row.payload, message_id=row.message_id)
+                except PublishFailed as exc:
+                    failed += 1
+                    row.attempts += 1
+                    row.last_error = str(exc)[:2000]
+                    row.next_attempt_at = timezone.now() + _retry_delay(row.attempts)
+                    row.save(update_fields=["attempts", "last_error", "next_attempt_at"])
+                    logger.warning("Broker unavailable; %d notifications wait: %s", len(batch) - len(done), exc)
+                    break
+                done.append(row.id)
+            OutboxMessage.objects.using(WRITER).filter(id__in=done).delete()
+            published += len(done)
+        if failed:
+            break
+    return {"published": published, "failed": failed}

@@ -13,12 +13,6 @@ from archive.env import env_bool, env_int, env_list
 pytestmark = pytest.mark.django_db
 
 
-def test_health_reports_the_database(api_client):
-    response = api_client.get("/health/")
-    assert response.status_code == 200
-    assert response.json() == {"status": "ok", "checks": {"database": {"ok": True}}}
-
-
 def test_openapi_schema_lists_the_wire_paths(api_client):
     response = api_client.get("/openapi/", HTTP_ACCEPT="application/vnd.oai.openapi+json")
     assert response.status_code == 200

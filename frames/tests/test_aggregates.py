@@ -186,8 +186,17 @@ def test_empty_archive_builds_an_empty_aggregate(api_client):
 
 
 def test_a_build_in_progress_elsewhere_is_a_503(upstream_frames, api_client):
-    cache.set(selectors.AGGREGATE_BUILD_LOCK, 1, 60)
-    response = api_client.get("/frames/aggregate/")
+    import psycopg2
+    from django.db import connection
+
+    params = connection.get_connection_params()
+    other = psycopg2.connect(**params)  # another process building the aggregate holds the lock
+    try:
+        with other.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_lock(%s)", [selectors.AGGREGATE_BUILD_LOCK_ID])
+        response = api_client.get("/frames/aggregate/")
+    finally:
+        other.close()
     assert response.status_code == 503
     assert response.json() == {"detail": "Aggregates have not been generated yet; try again later."}
     assert response["Retry-After"] == "60"

@@ -288,4 +288,6 @@ SILENCED_SYSTEM_CHECKS = ["gis.W001"]
 CELERY_BEAT_SCHEDULE = {
     "cache-aggregates": {"task": "frames.cache_aggregates", "schedule": float(AGGREGATES_REFRESH_SECONDS)},
     "publish-outbox": {"task": "frames.publish_outbox", "schedule": 10.0},
+    "process-file-deletions": {"task": "frames.process_file_deletions", "schedule": 60.0},
+    "expire-guide-frames": {"task": "frames.expire_guide_frames", "schedule": 86400.0},
 }

@@ -204,3 +204,20 @@ class OutboxMessage(models.Model):
 
     def __str__(self) -> str:
         return self.message_id
+
+
+class FileDeletion(models.Model):
+    """A stored object version to delete once the database has forgotten it: files go only after the commit."""
+
+    store_path = models.CharField(max_length=1024, help_text="Object path in the file store")
+    version_key = models.CharField(max_length=1024, help_text="The store's version id to delete")
+    created = models.DateTimeField(auto_now_add=True, help_text="When the deletion was committed")
+    attempts = models.PositiveIntegerField(default=0, help_text="Failed deletion attempts so far")
+    next_attempt_at = models.DateTimeField(db_index=True, help_text="When the deletion is next due")
+    last_error = models.TextField(blank=True, default="", help_text="Why the last attempt failed")
+
+    class Meta:
+        ordering = ["id"]
+
+    def __str__(self) -> str:
+        return f"{self.store_path}@{self.version_key}"

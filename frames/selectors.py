@@ -308,3 +308,18 @@ def aggregate_filtered(*, user, params: QueryDict) -> tuple[dict, int | None]:
     result = {key: sorted({value for part in parts for value in part[key]}) for key in AGGREGATE_KEYS}
     result["generated_at"] = format_millis(now)
     return result, public_ttl
+
+
+def zip_frames(*, user, frame_ids: list[int]) -> list[Frame]:
+    """The frames among `frame_ids` that `user` may download, in the order asked, each with its versions."""
+    frames = {frame.id: frame for frame in Frame.objects.visible_to(user).with_versions().filter(id__in=frame_ids)}
+    ordered = [frames[frame_id] for frame_id in frame_ids if frame_id in frames]
+    return attach_related(ordered, related=False)
+
+
+def downloadable_frame(*, user, frame_id: int) -> Frame | None:
+    """A visible frame with at least one version, its versions attached (funpack, catalog)."""
+    frame = Frame.objects.visible_to(user).with_versions().filter(pk=frame_id).first()
+    if frame is not None:
+        attach_related([frame], related=False)
+    return frame

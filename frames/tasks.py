@@ -14,3 +14,18 @@ def cache_aggregates() -> None:
 def publish_outbox() -> None:
     """Periodic drain of the notification outbox (celery beat, every 10 s)."""
     services.outbox_publish()
+
+
+@shared_task(name="frames.process_file_deletions", ignore_result=True)
+def process_file_deletions() -> None:
+    """Retry file deletions that failed after their commit (celery beat, every 60 s)."""
+    services.file_deletions_process()
+
+
+@shared_task(name="frames.expire_guide_frames", ignore_result=True)
+def expire_guide_frames() -> None:
+    """Daily expiry of old guide-camera frames, when GUIDE_FRAME_EXPIRY_ENABLED."""
+    from django.conf import settings
+
+    if settings.GUIDE_FRAME_EXPIRY_ENABLED:
+        services.frames_delete_in_batches(frames=services.guide_frames_expired())

@@ -14,5 +14,7 @@ router.register("thumbnails", views.ThumbnailViewSet, basename="thumbnail")
 
 urlpatterns = [
     path("download/<str:token>/<str:filename>", views.LocalDownloadView.as_view(), name="download"),
+    path("frame-funpack/<str:pk>/funpack/", views.FunpackView.as_view(), name="funpack"),
+    path("frame-catalog/<str:pk>/catalog/", views.CatalogView.as_view(), name="catalog"),
     *router.urls,
 ]

@@ -1,5 +1,6 @@
 """HTTP views of the frames app: thin wrappers around selectors, services and the shapes of serializers.py."""
 
+import itertools
 import json
 import logging
 import re
@@ -8,7 +9,7 @@ import time
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core import signing
-from django.http import Http404, StreamingHttpResponse
+from django.http import Http404, HttpResponse, StreamingHttpResponse
 from django.utils.cache import patch_cache_control, patch_vary_headers
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
@@ -21,10 +22,10 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from archive.exceptions import ServiceUnavailable
-from archive.filestore import FileStoreNotFound, get_filestore
+from archive.filestore import FileStoreNotFound, FileStoreUnavailable, get_filestore
 from archive.filestore.local import read_download_token
 from archive.pagination import ArchivePagination
-from frames import selectors, services
+from frames import downloads, fitsops, selectors, services
 from frames.links import DownloadLinks
 from frames.models import Frame, Thumbnail, Version
 from frames.serializers import (
@@ -79,7 +80,7 @@ def _window_days(params) -> float | None:
         return None
 
 
-class FrameViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+class FrameViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.DestroyModelMixin, viewsets.GenericViewSet):
     """Frames of the archive: search, one frame, its headers and related frames, ingest, aggregates."""
 
     queryset = Frame.objects.none()
@@ -88,7 +89,7 @@ class FrameViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
     parser_classes = [LenientJSONParser, FormParser, MultiPartParser]
 
     def get_permissions(self):
-        if self.action == "create":
+        if self.action in ("create", "destroy"):
             return [IsSuperuser()]
         return [AllowAny()]
 
@@ -218,6 +219,15 @@ class FrameViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
         record = frame_record(frame, DownloadLinks(request), area=serializer.validated_data.get("area"))
         return Response(record, status=status.HTTP_201_CREATED)
 
+    @extend_schema(responses={204: None})
+    def destroy(self, request, *args, **kwargs):
+        """Delete the frame, its versions, headers and thumbnails; its files go after the commit."""
+        frames = Frame.objects.using("default").filter(pk=self._frame_id())
+        if not frames.exists():
+            raise NotFound()
+        services.frames_delete(frames=frames)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
 
 class VersionViewSet(viewsets.ReadOnlyModelViewSet):
     """File versions, for staff: the ingester asks `?md5=` whether a file is already archived."""
@@ -255,7 +265,9 @@ class VersionViewSet(viewsets.ReadOnlyModelViewSet):
         return Response(self._represent([version])[0])
 
 
-class ThumbnailViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+class ThumbnailViewSet(
+    mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.DestroyModelMixin, viewsets.GenericViewSet
+):
     """Thumbnails of visible frames; superusers post them as the ingester does."""
 
     queryset = Thumbnail.objects.none()
@@ -264,12 +276,22 @@ class ThumbnailViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewset
     parser_classes = [LenientJSONParser, FormParser, MultiPartParser]
 
     def get_permissions(self):
-        if self.action == "create":
+        if self.action in ("create", "destroy"):
             return [IsSuperuser()]
         return [AllowAny()]
 
     def ordering_key(self, request):
         return ("id", True)
+
+    @extend_schema(responses={204: None})
+    def destroy(self, request, *args, **kwargs):
+        thumbnail = (
+            Thumbnail.objects.using("default").filter(pk=kwargs["pk"]).first() if kwargs["pk"].isdigit() else None
+        )
+        if thumbnail is None:
+            raise NotFound()
+        services.thumbnail_delete(thumbnail=thumbnail)
+        return Response(status=status.HTTP_204_NO_CONTENT)
 
     def count_timeout_ms(self, request) -> int | None:
         params = request.query_params
@@ -413,3 +435,66 @@ def _parse_range(header: str, size: int) -> tuple[int, int] | None:
     if first >= size or last < first:
         return None
     return first, min(last, size - 1)
+
+
+DOWNLOAD_FAILED = "There was a problem downloading your files. Please try again later or select fewer files."
+
+
+def _frame_id_or_404(value) -> int:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        raise NotFound() from None
+
+
+class FunpackView(APIView):
+    """The current file of a visible frame, decompressed in-process when it is tile-compressed (.fits.fz)."""
+
+    permission_classes = [AllowAny]
+
+    @extend_schema(responses={(200, "application/octet-stream"): OpenApiTypes.BINARY})
+    def get(self, request, pk: str):
+        frame = selectors.downloadable_frame(user=request.user, frame_id=_frame_id_or_404(pk))
+        if frame is None:
+            raise NotFound()
+        if not downloads.current_version(frame).extension.startswith(".fits"):
+            return Response({"detail": f"Frame {frame.id} is not a FITS file."}, status=400)
+        try:
+            filename, chunks = downloads.funpacked(frame)
+            first = next(chunks, b"")  # fail here, before any byte is sent, if the file cannot be read
+        except FileStoreNotFound:
+            raise NotFound() from None
+        except FileStoreUnavailable:
+            raise
+        except Exception:  # a corrupt file: logged with its id, answered with the reference's message
+            logger.exception("Could not decompress frame %s", frame.id)
+            return Response({"detail": DOWNLOAD_FAILED}, status=500)
+        response = StreamingHttpResponse(itertools.chain([first], chunks), content_type="application/octet-stream")
+        response["Content-Disposition"] = f"attachment; filename={filename}"
+        return response
+
+
+class CatalogView(APIView):
+    """The catalog of a visible frame: its SCI header and CAT table, extracted in-process."""
+
+    permission_classes = [AllowAny]
+
+    @extend_schema(responses={(200, "application/octet-stream"): OpenApiTypes.BINARY})
+    def get(self, request, pk: str):
+        frame = selectors.downloadable_frame(user=request.user, frame_id=_frame_id_or_404(pk))
+        if frame is None:
+            raise NotFound()
+        try:
+            filename, data = downloads.catalog_file(frame)
+        except FileStoreNotFound:
+            raise NotFound() from None
+        except fitsops.NoCatalog:
+            raise NotFound("This frame has no catalog.") from None
+        except FileStoreUnavailable:
+            raise
+        except Exception:  # a corrupt file: logged with its id, answered with the reference's message
+            logger.exception("Could not read the catalog of frame %s", frame.id)
+            return Response({"detail": DOWNLOAD_FAILED}, status=500)
+        response = HttpResponse(data, content_type="application/octet-stream")
+        response["Content-Disposition"] = f"attachment; filename={filename}"
+        return response

@@ -9,6 +9,8 @@ from typing import BinaryIO
 
 from django.conf import settings
 from django.core import signing
+from django.core.exceptions import SuspiciousFileOperation
+from django.core.files.storage import FileSystemStorage
 
 from archive.filestore.base import CHUNK_SIZE, FileStore, FileStoreNotFound, FileStoreUnavailable
 
@@ -20,15 +22,17 @@ class LocalFileStore(FileStore):
 
     def __init__(self, root: Path | None = None):
         self.root = Path(root or settings.FILESTORE_LOCAL_ROOT).resolve()
+        # Django's storage resolves names under the root and refuses any that escape it.
+        self._storage = FileSystemStorage(location=self.root)
 
     def _version_path(self, path: str, version_id: str) -> Path:
         """`{root}/{path}/{version}`, confined to the root whatever the path holds."""
         if not version_id or "/" in version_id or version_id in (".", ".."):
             raise FileStoreNotFound(path)
-        full = (self.root / path / version_id).resolve()
-        if not full.is_relative_to(self.root):
-            raise FileStoreNotFound(path)
-        return full
+        try:
+            return Path(self._storage.path(f"{path}/{version_id}"))
+        except SuspiciousFileOperation:
+            raise FileStoreNotFound(path) from None
 
     def put(
         self,

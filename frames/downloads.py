@@ -1,0 +1,84 @@
+"""Bytes of archived files for users: zip members, decompressed FITS and catalogs, read from the file store."""
+
+import datetime
+import logging
+from collections.abc import Iterator
+
+from django.conf import settings
+
+from archive.filestore import FileStoreNotFound, FileStoreUnavailable, get_filestore
+from archive.zipstream import Member, MemberSkipped, MemberUnavailable
+from frames import fitsops
+from frames.models import Frame
+
+logger = logging.getLogger(__name__)
+
+CATALOG_REDUCTION_LEVEL = 91
+CATALOG_CONFIGURATION_TYPE = "EXPOSE"
+
+
+def current_version(frame: Frame):
+    return frame.prefetched_versions[0]
+
+
+def _open_version(version) -> Iterator[bytes]:
+    try:
+        return get_filestore().open(version.store_path, version.key)
+    except (FileStoreNotFound, FileStoreUnavailable) as exc:
+        raise MemberUnavailable(str(exc)) from exc
+
+
+def zip_directory(count: int) -> str:
+    today = datetime.datetime.now(datetime.UTC).strftime("%Y%m%d")
+    return f"{settings.ZIP_DOWNLOAD_FILENAME_BASE}-{today}-{count}"
+
+
+def zip_members(frames: list[Frame], *, directory: str, uncompress: bool, catalog_only: bool) -> list[Member]:
+    """The reference's rules: the current version as stored; with `uncompress` a .fits.fz decompressed to .fits; else
+    with `catalog_only`, a processed EXPOSE frame's catalog, left out when it has none."""
+    members = []
+    for frame in frames:
+        version = current_version(frame)
+        if uncompress and version.extension == ".fits.fz":
+            members.append(
+                Member(
+                    f"{directory}/{frame.basename}.fits",
+                    lambda v=version: fitsops.decompressed(_open_version(v)),
+                )
+            )
+        elif (
+            catalog_only
+            and frame.reduction_level == CATALOG_REDUCTION_LEVEL
+            and frame.configuration_type == CATALOG_CONFIGURATION_TYPE
+        ):
+            members.append(Member(f"{directory}/{frame.basename}-catalog.fits", lambda v=version: _catalog_member(v)))
+        else:
+            members.append(
+                Member(
+                    f"{directory}/{frame.basename}{version.extension}",
+                    lambda v=version: _open_version(v),
+                    size=version.size,
+                )
+            )
+    return members
+
+
+def _catalog_member(version) -> list[bytes]:
+    try:
+        return [fitsops.catalog(_open_version(version))]
+    except fitsops.NoCatalog:
+        raise MemberSkipped() from None
+
+
+def funpacked(frame: Frame) -> tuple[str, Iterator[bytes]]:
+    """(filename, chunks) of the frame's current file, decompressed when it is a .fits.fz."""
+    version = current_version(frame)
+    chunks = get_filestore().open(version.store_path, version.key)
+    if version.extension == ".fits.fz":
+        return f"{frame.basename}.fits", fitsops.decompressed(chunks)
+    return f"{frame.basename}{version.extension}", chunks
+
+
+def catalog_file(frame: Frame) -> tuple[str, bytes]:
+    version = current_version(frame)
+    return f"{frame.basename}-catalog.fits", fitsops.catalog(get_filestore().open(version.store_path, version.key))

@@ -477,3 +477,42 @@ def thumbnail_representation(thumbnail, links) -> dict:
         "key": thumbnail.key,
         "url": links.thumbnail_url(thumbnail),
     }
+
+
+# --- zip downloads --------------------------------------------------------------------------------------------------
+
+FRAME_IDS_KEY = re.compile(r"^frame_ids(\[\d*\])?$")
+
+
+class ZipRequestSerializer(serializers.Serializer):
+    """The zip request as JSON, or as the web client's form (`frame_ids[0]`, `frame_ids[1]`, ...)."""
+
+    frame_ids = serializers.ListField(child=serializers.IntegerField(min_value=1), allow_empty=False)
+    uncompress = serializers.BooleanField(required=False, default=False)
+    catalog_only = serializers.BooleanField(required=False, default=False)
+    auth_token = serializers.CharField(required=False, allow_blank=True)
+
+    def to_internal_value(self, data):
+        if hasattr(data, "getlist"):  # a form: gather the indexed, bracketed and repeated frame_ids in order
+            ids = []
+            for key in data:
+                if FRAME_IDS_KEY.match(key):
+                    ids.extend(data.getlist(key))
+            plain = {key: data.get(key) for key in data if not FRAME_IDS_KEY.match(key)}
+            data = {**plain, "frame_ids": ids}
+        return super().to_internal_value(data)
+
+    def validate(self, attrs):
+        given = len(attrs["frame_ids"])
+        if given > settings.ZIP_DOWNLOAD_MAX_FILES:
+            raise serializers.ValidationError(
+                f"A maximum of {settings.ZIP_DOWNLOAD_MAX_FILES} frames can be downloaded in one zip file. "
+                "Please try again with fewer frame_ids."
+            )
+        if attrs["uncompress"] and given > settings.ZIP_DOWNLOAD_MAX_UNCOMPRESSED_FILES:
+            raise serializers.ValidationError(
+                f"A maximum of {settings.ZIP_DOWNLOAD_MAX_UNCOMPRESSED_FILES} frames can be downloaded with the "
+                "uncompress flag. Please try again with fewer frame_ids."
+            )
+        attrs["frame_ids"] = list(dict.fromkeys(attrs["frame_ids"]))  # duplicates collapse, order kept
+        return attrs

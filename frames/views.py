@@ -25,12 +25,14 @@ from archive.exceptions import ServiceUnavailable
 from archive.filestore import FileStoreNotFound, FileStoreUnavailable, get_filestore
 from archive.filestore.local import read_download_token
 from archive.pagination import ArchivePagination
+from archive.zipstream import sized_length, stream_zip
 from frames import downloads, fitsops, selectors, services
 from frames.links import DownloadLinks
 from frames.models import Frame, Thumbnail, Version
 from frames.serializers import (
     FrameIngestSerializer,
     ThumbnailIngestSerializer,
+    ZipRequestSerializer,
     frame_record,
     frame_representation,
     thumbnail_representation,
@@ -219,6 +221,36 @@ class FrameViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.Dest
         record = frame_record(frame, DownloadLinks(request), area=serializer.validated_data.get("area"))
         return Response(record, status=status.HTTP_201_CREATED)
 
+    @extend_schema(request=ZipRequestSerializer, responses={(200, "application/zip"): OpenApiTypes.BINARY})
+    @action(
+        detail=False,
+        methods=["post"],
+        permission_classes=[AllowAny],
+        parser_classes=[JSONParser, FormParser, MultiPartParser],
+    )
+    def zip(self, request):
+        """A zip of the frames' current files, streamed as it is built (spec §8.3)."""
+        serializer = ZipRequestSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        options = serializer.validated_data
+        frames = selectors.zip_frames(user=request.user, frame_ids=options["frame_ids"])
+        if not frames:
+            raise NotFound()
+        directory = downloads.zip_directory(len(frames))
+        members = downloads.zip_members(
+            frames, directory=directory, uncompress=options["uncompress"], catalog_only=options["catalog_only"]
+        )
+        length = sized_length(members)
+        chunks = stream_zip(members, missing_name=f"{directory}/MISSING.txt", sized=length is not None)
+        response = StreamingHttpResponse(_logged_stream(chunks, directory), content_type="application/zip")
+        response["Content-Disposition"] = f"attachment; filename={directory}.zip"
+        response["X-Accel-Buffering"] = "no"
+        if length is not None:
+            response["Content-Length"] = str(length)
+        response.set_cookie("fileDownload", "true", path="/")
+        response.xframe_options_exempt = True  # the web client downloads through a hidden iframe
+        return response
+
     @extend_schema(responses={204: None})
     def destroy(self, request, *args, **kwargs):
         """Delete the frame, its versions, headers and thumbnails; its files go after the commit."""
@@ -227,6 +259,15 @@ class FrameViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.Dest
             raise NotFound()
         services.frames_delete(frames=frames)
         return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+def _logged_stream(chunks, name: str):
+    """Once headers are sent a failure can only cut the stream short; it is logged so that it is not silent."""
+    try:
+        yield from chunks
+    except Exception:
+        logger.exception("Zip %s aborted while streaming", name)
+        raise
 
 
 class VersionViewSet(viewsets.ReadOnlyModelViewSet):

@@ -165,7 +165,16 @@ AGGREGATE_FILTERS = (
 # A PostgreSQL advisory lock (not a cache key: the cache may be down) lets one caller build a missing aggregate.
 AGGREGATE_BUILD_LOCK_ID = 7_351_260_842
 AGGREGATE_BUILD_TIMEOUT_MS = 5000
-AGGREGATE_KEYS = ("sites", "telescopes", "filters", "instruments", "obstypes", "proposals")
+# Each list of an aggregate and the column it holds the distinct values of.
+AGGREGATE_COLUMNS = {
+    "sites": "site_id",
+    "telescopes": "telescope_id",
+    "filters": "primary_optical_element",
+    "instruments": "instrument_id",
+    "obstypes": "configuration_type",
+    "proposals": "proposal_id",
+}
+AGGREGATE_KEYS = tuple(AGGREGATE_COLUMNS)
 
 
 class AggregatesNotReady(Exception):
@@ -204,22 +213,6 @@ def aggregate_all(*, user) -> dict:
     return result
 
 
-AGGREGATE_EXACT_FILTERS = (
-    "site_id",
-    "telescope_id",
-    "primary_optical_element",
-    "instrument_id",
-    "configuration_type",
-    "proposal_id",
-)
-AGGREGATE_COLUMNS = (
-    "site_id",
-    "telescope_id",
-    "primary_optical_element",
-    "instrument_id",
-    "configuration_type",
-    "proposal_id",
-)
 AGGREGATE_DEFAULT_TIMEOUT_MS = 2000
 AGGREGATE_STAFF_MAX_TIMEOUT_MS = 20000
 AGGREGATE_PRIVATE_TTL = 300
@@ -267,20 +260,19 @@ def _distinct_values(queryset, timeout_ms: int) -> dict:
     try:
         with transaction.atomic(using=queryset.db), connections[queryset.db].cursor() as cursor:
             cursor.execute("SELECT set_config('statement_timeout', %s, true)", [str(timeout_ms)])
-            rows = list(queryset.values_list(*AGGREGATE_COLUMNS).order_by().distinct())
+            rows = list(queryset.values_list(*AGGREGATE_COLUMNS.values()).order_by().distinct())
     except OperationalError as exc:
         if getattr(exc.__cause__, "pgcode", None) == "57014":
             raise AggregateTimeout(timeout_ms) from exc
         raise
-    keys = ("sites", "telescopes", "filters", "instruments", "obstypes", "proposals")
-    return {key: sorted({row[i] for row in rows if row[i]}) for i, key in enumerate(keys)}
+    return {key: sorted({row[i] for row in rows if row[i]}) for i, key in enumerate(AGGREGATE_COLUMNS)}
 
 
 def aggregate_filtered(*, user, params: QueryDict) -> tuple[dict, int | None]:
     """Distinct values of frames observed in [start, end) (spec §10): the public part when `public=true`, and the
     caller's proprietary part when authenticated. Returns the data and the public part's cache lifetime."""
     start, end = _aggregate_window(params)
-    exact = {name: params[name] for name in AGGREGATE_EXACT_FILTERS if params.get(name)}
+    exact = {name: params[name] for name in AGGREGATE_COLUMNS.values() if params.get(name)}
     timeout_ms = aggregate_timeout_ms(user=user, params=params)
     base = Frame.objects.filter(observation_date__gte=start, observation_date__lt=end, **exact)
     now = timezone.now()

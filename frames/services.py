@@ -290,14 +290,6 @@ def thumbnail_ingest(*, data: dict) -> tuple[int, int]:
 
 # --- aggregates ---------------------------------------------------------------------------------------------------
 
-AGGREGATE_COLUMNS = {
-    "sites": "site_id",
-    "telescopes": "telescope_id",
-    "filters": "primary_optical_element",
-    "instruments": "instrument_id",
-    "obstypes": "configuration_type",
-    "proposals": "proposal_id",
-}
 
 
 def aggregates_rebuild(*, timeout_ms: int | None = None) -> dict:
@@ -307,7 +299,7 @@ def aggregates_rebuild(*, timeout_ms: int | None = None) -> dict:
     from django.utils import timezone
 
     from frames.models import AggregateSnapshot
-    from frames.selectors import AGGREGATE_CACHE_KEY
+    from frames.selectors import AGGREGATE_CACHE_KEY, AGGREGATE_COLUMNS
     from frames.serializers import format_millis
 
     columns = list(AGGREGATE_COLUMNS.values())
@@ -340,7 +332,7 @@ def aggregates_note_frame(*, values: dict) -> None:
     from django.core.cache import cache
     from django.utils import timezone
 
-    from frames.selectors import AGGREGATE_CACHE_KEY
+    from frames.selectors import AGGREGATE_CACHE_KEY, AGGREGATE_COLUMNS
 
     data = cache.get(AGGREGATE_CACHE_KEY)
     if data is None or not values.get("observation_date"):

@@ -63,6 +63,17 @@ class IsSuperuser(IsAdminUser):
         return bool(request.user and request.user.is_authenticated and request.user.is_superuser)
 
 
+def id_or_404(value) -> int:
+    """A path id: anything but a positive 64-bit integer is simply not found."""
+    try:
+        number = int(value)
+    except (TypeError, ValueError):
+        raise NotFound() from None
+    if not 0 < number < 2**63:
+        raise NotFound()
+    return number
+
+
 def _flag(request, name: str, default: bool) -> bool:
     """A flag that only its opposite spelling (`false` for a default-on flag, `true` otherwise) changes (§5.1)."""
     value = request.query_params.get(name)
@@ -159,10 +170,7 @@ class FrameViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.Dest
         return Response(data)
 
     def _frame_id(self) -> int:
-        try:
-            return int(self.kwargs["pk"])
-        except (TypeError, ValueError):
-            raise NotFound() from None
+        return id_or_404(self.kwargs["pk"])
 
     @extend_schema(responses={200: OpenApiTypes.OBJECT})
     @action(detail=True, methods=["get"])
@@ -327,7 +335,7 @@ class ThumbnailViewSet(
     @extend_schema(responses={204: None})
     def destroy(self, request, *args, **kwargs):
         thumbnail = (
-            Thumbnail.objects.using("default").filter(pk=kwargs["pk"]).first() if kwargs["pk"].isdigit() else None
+            Thumbnail.objects.using("default").filter(pk=id_or_404(kwargs["pk"])).first()
         )
         if thumbnail is None:
             raise NotFound()
@@ -348,11 +356,7 @@ class ThumbnailViewSet(
 
     @extend_schema(responses={200: OpenApiTypes.OBJECT})
     def retrieve(self, request, *args, **kwargs):
-        try:
-            thumbnail_id = int(kwargs["pk"])
-        except (TypeError, ValueError):
-            raise NotFound() from None
-        thumbnail = selectors.thumbnail_get(user=request.user, thumbnail_id=thumbnail_id)
+        thumbnail = selectors.thumbnail_get(user=request.user, thumbnail_id=id_or_404(kwargs["pk"]))
         if thumbnail is None:
             raise NotFound()
         return Response(thumbnail_representation(thumbnail, DownloadLinks(request)))
@@ -481,13 +485,6 @@ def _parse_range(header: str, size: int) -> tuple[int, int] | None:
 DOWNLOAD_FAILED = "There was a problem downloading your files. Please try again later or select fewer files."
 
 
-def _frame_id_or_404(value) -> int:
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        raise NotFound() from None
-
-
 class FunpackView(APIView):
     """The current file of a visible frame, decompressed in-process when it is tile-compressed (.fits.fz)."""
 
@@ -495,7 +492,7 @@ class FunpackView(APIView):
 
     @extend_schema(responses={(200, "application/octet-stream"): OpenApiTypes.BINARY})
     def get(self, request, pk: str):
-        frame = selectors.downloadable_frame(user=request.user, frame_id=_frame_id_or_404(pk))
+        frame = selectors.downloadable_frame(user=request.user, frame_id=id_or_404(pk))
         if frame is None:
             raise NotFound()
         if not downloads.current_version(frame).extension.startswith(".fits"):
@@ -522,7 +519,7 @@ class CatalogView(APIView):
 
     @extend_schema(responses={(200, "application/octet-stream"): OpenApiTypes.BINARY})
     def get(self, request, pk: str):
-        frame = selectors.downloadable_frame(user=request.user, frame_id=_frame_id_or_404(pk))
+        frame = selectors.downloadable_frame(user=request.user, frame_id=id_or_404(pk))
         if frame is None:
             raise NotFound()
         try:

@@ -9,32 +9,9 @@ from django.test.utils import CaptureQueriesContext
 from conftest import token_client
 from frames.models import Frame, Headers, Version
 from frames.tests.factories import ingest_body
+from frames.tests.shapes import RECORD_KEYS
 
 pytestmark = pytest.mark.django_db
-
-RECORD_KEYS = {
-    "id",
-    "basename",
-    "area",
-    "related_frames",
-    "version_set",
-    "filename",
-    "url",
-    "reduction_level",
-    "observation_day",
-    "observation_date",
-    "proposal_id",
-    "instrument_id",
-    "target_name",
-    "site_id",
-    "telescope_id",
-    "exposure_time",
-    "primary_optical_element",
-    "public_date",
-    "configuration_type",
-    "observation_id",
-    "request_id",
-}
 
 
 def post(client, body, path="/frames/"):

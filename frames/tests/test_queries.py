@@ -18,46 +18,17 @@ from conftest import token_client
 from frames import selectors
 from frames.models import Frame, Thumbnail, Version
 from frames.tests.factories import FrameFactory, HeadersFactory, ThumbnailFactory, VersionFactory, box
+from frames.tests.shapes import (
+    CURSOR_ENVELOPE,
+    ITEM_KEYS,
+    LEGACY_KEYS,
+    LIMIT_ENVELOPE,
+    THUMBNAIL_KEYS,
+    VERSION_KEYS,
+)
 
 pytestmark = pytest.mark.django_db
 
-FIELD_KEYS = (
-    "observation_date",
-    "observation_day",
-    "proposal_id",
-    "instrument_id",
-    "target_name",
-    "reduction_level",
-    "site_id",
-    "telescope_id",
-    "exposure_time",
-    "primary_optical_element",
-    "public_date",
-    "configuration_type",
-    "observation_id",
-    "request_id",
-)
-LEGACY_KEYS = {
-    "DATE_OBS": "observation_date",
-    "DAY_OBS": "observation_day",
-    "PROPID": "proposal_id",
-    "INSTRUME": "instrument_id",
-    "OBJECT": "target_name",
-    "RLEVEL": "reduction_level",
-    "SITEID": "site_id",
-    "TELID": "telescope_id",
-    "EXPTIME": "exposure_time",
-    "FILTER": "primary_optical_element",
-    "L1PUBDAT": "public_date",
-    "OBSTYPE": "configuration_type",
-    "BLKUID": "observation_id",
-    "REQNUM": "request_id",
-}
-ITEM_KEYS = {"id", "basename", *FIELD_KEYS, "version_set", "url", "filename", *LEGACY_KEYS}
-THUMBNAIL_KEYS = {"id", "frame", "size", "basename", "extension", "key", "url"}
-VERSION_KEYS = {"id", "key", "md5", "extension", "url", "created"}
-LIMIT_ENVELOPE = {"count", "next", "previous", "results", "count_estimated"}
-CURSOR_ENVELOPE = {"next", "previous", "results"}
 TOGETHER = {"detail": "ra, dec and radius must be given together."}
 COVERS_ERROR = {"covers": ["Error with covers query: Point must be specified with exact format 'POINT(RA DEC)'"]}
 DATETIME_RE = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{6})?Z$")

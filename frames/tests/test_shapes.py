@@ -6,50 +6,21 @@ import pytest
 
 from frames.models import Frame, Version
 from frames.tests.factories import FrameFactory, HeadersFactory, ThumbnailFactory, VersionFactory
+from frames.tests.shapes import (
+    CURSOR_ENVELOPE,
+    ITEM_KEYS,
+    LEGACY_KEYS,
+    LIMIT_ENVELOPE,
+    RECORD_KEYS,
+    THUMBNAIL_KEYS,
+    VERSION_KEYS,
+)
 
 pytestmark = [
     pytest.mark.django_db,
     pytest.mark.filterwarnings("ignore:.*_after_postgeneration:DeprecationWarning"),
 ]
 
-FIELDS = {
-    "observation_date",
-    "observation_day",
-    "proposal_id",
-    "instrument_id",
-    "target_name",
-    "reduction_level",
-    "site_id",
-    "telescope_id",
-    "exposure_time",
-    "primary_optical_element",
-    "public_date",
-    "configuration_type",
-    "observation_id",
-    "request_id",
-}
-LEGACY = {
-    "DATE_OBS": "observation_date",
-    "DAY_OBS": "observation_day",
-    "PROPID": "proposal_id",
-    "INSTRUME": "instrument_id",
-    "OBJECT": "target_name",
-    "RLEVEL": "reduction_level",
-    "SITEID": "site_id",
-    "TELID": "telescope_id",
-    "EXPTIME": "exposure_time",
-    "FILTER": "primary_optical_element",
-    "L1PUBDAT": "public_date",
-    "OBSTYPE": "configuration_type",
-    "BLKUID": "observation_id",
-    "REQNUM": "request_id",
-}
-ITEM_KEYS = {"id", "basename", "version_set", "url", "filename"} | FIELDS | set(LEGACY)
-RECORD_KEYS = {"id", "basename", "area", "related_frames", "version_set", "filename", "url"} | FIELDS
-VERSION_KEYS = {"id", "created", "key", "md5", "extension", "url"}
-THUMBNAIL_KEYS = {"id", "frame", "size", "basename", "extension", "key", "url"}
-ENVELOPE_KEYS = {"count", "next", "previous", "results", "count_estimated"}
-CURSOR_ENVELOPE_KEYS = {"next", "previous", "results"}
 
 OBSERVED = datetime.datetime(2015, 2, 19, 13, 56, 5, 261000, tzinfo=datetime.UTC)
 PUBLISHED = datetime.datetime(2015, 2, 19, 13, 56, 5, tzinfo=datetime.UTC)
@@ -194,7 +165,7 @@ def test_values_and_legacy_keys(frame, api_client):
     assert item["exposure_time"] == 10.0
     assert item["observation_id"] == 53195954
     assert item["request_id"] == 296263
-    for legacy, name in LEGACY.items():
+    for legacy, name in LEGACY_KEYS.items():
         assert item[legacy] == item[name], legacy
     assert item["DATE_OBS"] == "2015-02-19T13:56:05.261000Z"
     assert item["L1PUBDAT"] == "2015-02-19T13:56:05Z"
@@ -307,9 +278,9 @@ def test_list_envelopes(frame, api_client, superuser_client):
     for client, path in ((api_client, "/frames/"), (api_client, "/thumbnails/"), (superuser_client, "/versions/")):
         response = client.get(path)
         assert response.status_code == 200, path
-        assert set(response.json()) == ENVELOPE_KEYS, path
+        assert set(response.json()) == LIMIT_ENVELOPE, path
     response = api_client.get("/frames/?pagination_style=cursor")
-    assert set(response.json()) == CURSOR_ENVELOPE_KEYS
+    assert set(response.json()) == CURSOR_ENVELOPE
 
 
 def test_version_item_keys(frame, superuser_client):

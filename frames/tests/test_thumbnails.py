@@ -10,39 +10,16 @@ from rest_framework.test import APIClient
 from conftest import token_client
 from frames.models import Frame, Headers, Thumbnail, Version
 from frames.tests.factories import FrameFactory, ThumbnailFactory, ingest_body
+from frames.tests.shapes import LIMIT_ENVELOPE, RECORD_KEYS, THUMBNAIL_KEYS
 
 pytestmark = [
     pytest.mark.django_db,
     pytest.mark.filterwarnings("ignore:.*_after_postgeneration:DeprecationWarning"),
 ]
 
+
 FRAME_BASENAME = "coj1m011-kb05-20150219-0125-e91"
 RESPONSE_KEYS = {"id", "frame", "size", "basename", "url", "key", "extension"}
-RECORD_KEYS = {
-    "id",
-    "basename",
-    "area",
-    "related_frames",
-    "version_set",
-    "filename",
-    "url",
-    "reduction_level",
-    "observation_day",
-    "observation_date",
-    "proposal_id",
-    "instrument_id",
-    "target_name",
-    "site_id",
-    "telescope_id",
-    "exposure_time",
-    "primary_optical_element",
-    "public_date",
-    "configuration_type",
-    "observation_id",
-    "request_id",
-}
-ITEM_KEYS = {"id", "frame", "size", "basename", "extension", "key", "url"}
-ENVELOPE_KEYS = {"count", "next", "previous", "results", "count_estimated"}
 
 
 def thumbnail_body(frame_basename: str = FRAME_BASENAME, size: str = "small", **overrides) -> dict:
@@ -231,12 +208,12 @@ def basenames(response) -> list[str]:
 
 def test_thumbnail_list_envelope_and_order(thumbnails, api_client):
     response = api_client.get("/thumbnails/")
-    assert set(response.json()) == ENVELOPE_KEYS
+    assert set(response.json()) == LIMIT_ENVELOPE
     assert response.json()["count"] == 3
     assert response.json()["count_estimated"] is False
     expected = sorted((t for name, t in thumbnails.items() if name != "secret-small"), key=lambda t: t.id, reverse=True)
     assert basenames(response) == [t.basename for t in expected]
-    assert all(set(item) == ITEM_KEYS for item in response.json()["results"])
+    assert all(set(item) == THUMBNAIL_KEYS for item in response.json()["results"])
 
 
 def test_thumbnail_list_pages_in_id_order(thumbnails, api_client):

@@ -291,7 +291,6 @@ def thumbnail_ingest(*, data: dict) -> tuple[int, int]:
 # --- aggregates ---------------------------------------------------------------------------------------------------
 
 
-
 def aggregates_rebuild(*, timeout_ms: int | None = None) -> dict:
     """One pass over frames with an observation date: distinct values per column, and the proposals that have a
     public frame. Written to the cache (no expiry) and to the snapshot row."""

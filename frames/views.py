@@ -334,9 +334,7 @@ class ThumbnailViewSet(
 
     @extend_schema(responses={204: None})
     def destroy(self, request, *args, **kwargs):
-        thumbnail = (
-            Thumbnail.objects.using("default").filter(pk=id_or_404(kwargs["pk"])).first()
-        )
+        thumbnail = Thumbnail.objects.using("default").filter(pk=id_or_404(kwargs["pk"])).first()
         if thumbnail is None:
             raise NotFound()
         services.thumbnail_delete(thumbnail=thumbnail)

@@ -186,13 +186,20 @@ def test_tokens_not_signed_for_downloads_are_404(public_frame):
 
     version = Version.objects.get(frame=public_frame)
     issued = int(time.time()) // 3600 * 3600
-    other_salt = signing.dumps(["v", version.id, None, issued], compress=False)
+    other_salt = signing.Signer(salt="another.purpose").sign_object(["v", version.id, None, issued])
     assert fetch(f"http://testserver/download/{other_salt}/x.fits.fz").status_code == 404
-    unsigned = signing.dumps(["v", version.id, None, issued], salt="frames.download").split(":")[0]
+    unsigned = signing.Signer(salt="frames.download").sign_object(["v", version.id, None, issued]).rsplit(":", 1)[0]
     assert fetch(f"http://testserver/download/{unsigned}/x.fits.fz").status_code == 404
     for kind, object_id in (("v", 999999999), ("x", version.id)):
         token = make_download_token(kind=kind, object_id=object_id, user_id=None, issued=issued)
         assert fetch(f"http://testserver/download/{token}/x.fits.fz").status_code == 404, kind
+
+
+def test_links_stay_the_same_within_the_hour(public_frame):
+    """The issue time is rounded to the hour, so a page's links do not change from one second to the next."""
+    first = APIClient().get(f"/frames/{public_frame.id}/").json()["url"]
+    time.sleep(1.1)
+    assert APIClient().get(f"/frames/{public_frame.id}/").json()["url"] == first
 
 
 def test_garbage_token_is_404(public_frame):

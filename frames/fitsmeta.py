@@ -164,6 +164,26 @@ def json_value(value):
     return str(value)  # complex numbers, HISTORY/COMMENT card lists
 
 
+class ReadOnlyView:
+    """A file seen through read, seek and tell only: astropy then opens it read-only whatever mode it was opened in
+    (an upload's spool file is `w+b`, which astropy would only open for update) and can never write to it."""
+
+    def __init__(self, fileobj: BinaryIO):
+        self._fileobj = fileobj
+
+    def read(self, size: int = -1) -> bytes:
+        return self._fileobj.read(size)
+
+    def seek(self, offset: int, whence: int = 0) -> int:
+        return self._fileobj.seek(offset, whence)
+
+    def tell(self) -> int:
+        return self._fileobj.tell()
+
+    def close(self) -> None:
+        """The caller owns the file and closes it."""
+
+
 def card_value(card):
     """A card's value; a card astropy cannot parse (an unquoted string, say) as astropy's fixed reading of it."""
     from astropy.io.fits.verify import VerifyError
@@ -210,7 +230,7 @@ def read_header(fileobj: BinaryIO, *, required: tuple[str, ...], overrides: dict
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
-            with fits.open(fileobj, mode="readonly", lazy_load_hdus=True, memmap=False) as hdus:
+            with fits.open(ReadOnlyView(fileobj), mode="readonly", lazy_load_hdus=True, memmap=False) as hdus:
                 # Every HDU's header is read (never the data), so a damaged file is noticed before it is archived.
                 for hdu in hdus:
                     if chosen is not None:

@@ -73,6 +73,17 @@ def test_a_compressed_file_gives_the_decompressed_header_of_hdu_1(tmp_path):
     assert "ZNAXIS1" not in header
 
 
+def test_a_file_open_for_update_is_read_and_left_unchanged(tmp_path):
+    path = make_fits(tmp_path / "a.fits", compressed=False)
+    card = b"OBJECT  = 'M84     '"
+    path.write_bytes(path.read_bytes().replace(card, b"OBJECT  = M84".ljust(len(card))))  # astropy fixes it
+    before = path.read_bytes()
+    with open(path, "r+b") as handle:  # how an upload's spool file is open
+        assert fitsmeta.read_header(handle, required=RULES.required_headers)["OBJECT"] == "M84"
+        assert not handle.closed
+    assert path.read_bytes() == before
+
+
 def test_a_plain_file_gives_its_primary_header(tmp_path):
     header = read(make_fits(tmp_path / "a.fits", compressed=False))
     assert header["SIMPLE"] is True

@@ -364,7 +364,7 @@ def _discard_stored(*, path: str, key: str) -> None:
     except Exception:
         logger.exception("Could not delete stored version %s of %s after a failed ingest", key, path)
     else:
-        logger.info("Deleted stored version %s of %s after a failed ingest", key, path)
+        logger.warning("Deleted stored version %s of %s after a failed ingest", key, path)
 
 
 def fits_ingest(
@@ -448,7 +448,7 @@ def fits_ingest(
         if archived is not None:  # a concurrent ingest of the same file won
             raise FileAlreadyArchived(archived) from None
         raise
-    logger.info("Archived %s%s as frame %s at %s", basename, extension, result.frame_id, path)
+    logger.debug("Archived %s%s as frame %s at %s", basename, extension, result.frame_id, path)
     return FitsIngestResult(
         body={**body, "version_set": [version]}, store_path=path, frame_id=result.frame_id, created=result.created
     )

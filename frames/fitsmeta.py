@@ -160,7 +160,7 @@ def json_value(value):
     if isinstance(value, float | np.floating):
         return float(value) if math.isfinite(value) else None
     if isinstance(value, str):
-        return value
+        return value.replace("\x00", "")  # PostgreSQL's jsonb cannot hold NUL, which damaged headers carry
     return str(value)  # complex numbers, HISTORY/COMMENT card lists
 
 
@@ -206,7 +206,7 @@ def header_values(header) -> dict:
             logger.warning("Unreadable FITS card %r left out: %s", keyword, exc)
             continue
         if keyword in COMMENTARY_KEYWORDS:
-            text = str(value)
+            text = json_value(str(value))
             values[keyword] = f"{values[keyword]}\n{text}" if keyword in values else text
         elif keyword not in values:
             values[keyword] = json_value(value)

@@ -168,6 +168,7 @@ def test_values_become_json_natives():
     assert fitsmeta.json_value(np.int16(7)) == 7 and type(fitsmeta.json_value(np.int16(7))) is int
     assert fitsmeta.json_value(np.bool_(True)) is True
     assert fitsmeta.json_value(complex(1, 2)) == "(1+2j)"
+    assert fitsmeta.json_value("M84\x00\x00") == "M84"
     assert fitsmeta.json_value(header["COMMENT"]) == "first\nsecond"
 
 

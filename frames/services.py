@@ -317,7 +317,6 @@ class FitsIngestResult:
     body: dict  # the body the ingester would have POSTed (JSON natives), with its version once stored
     store_path: str
     frame_id: int | None = None  # None for a dry run
-    created: bool = False
 
 
 def file_md5(fileobj: BinaryIO) -> tuple[str, int]:
@@ -449,9 +448,7 @@ def fits_ingest(
             raise FileAlreadyArchived(archived) from None
         raise
     logger.debug("Archived %s%s as frame %s at %s", basename, extension, result.frame_id, path)
-    return FitsIngestResult(
-        body={**body, "version_set": [version]}, store_path=path, frame_id=result.frame_id, created=result.created
-    )
+    return FitsIngestResult(body={**body, "version_set": [version]}, store_path=path, frame_id=result.frame_id)
 
 
 # --- aggregates ---------------------------------------------------------------------------------------------------

@@ -28,6 +28,14 @@ class Conflict(APIException):
     default_code = "conflict"
 
 
+class PayloadTooLarge(APIException):
+    """A request body over a configured limit, refused before it is read: 413."""
+
+    status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
+    default_detail = "The request body is too large."
+    default_code = "payload_too_large"
+
+
 def exception_handler(exc, context):
     """DRF's handler, plus 503s for unreachable dependencies: a 500 is always a bug, never an outage."""
     if isinstance(exc, (OperationalError, InterfaceError)):

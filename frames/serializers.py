@@ -369,6 +369,42 @@ class ThumbnailIngestSerializer(FrameIngestSerializer):
         return value
 
 
+ONLY_FITS_FILES = "Only .fits and .fits.fz files can be uploaded."
+
+
+class FrameUploadSerializer(serializers.Serializer):
+    """A FITS file for server-side ingest (`POST /frames/upload/`), with optional keyword overrides."""
+
+    file = serializers.FileField(help_text="The FITS file; its name ends .fits or .fits.fz")
+    metadata = serializers.JSONField(
+        required=False,
+        help_text="A JSON object of FITS keywords and values that override the file's header (ocs_archive's "
+        'file_metadata), e.g. {"OBJECT": "M84", "BLKUID": 53195954}',
+    )
+    dry_run = serializers.BooleanField(
+        required=False,
+        default=False,
+        help_text="Derive and check the record without storing anything: 200 {record, store_path}",
+    )
+
+    def validate_file(self, value):
+        from frames.fitsmeta import is_fits_filename
+
+        if not is_fits_filename(value.name):
+            raise serializers.ValidationError(ONLY_FITS_FILES)
+        return value
+
+    def validate_metadata(self, value):
+        if value is None:
+            return {}
+        if not isinstance(value, dict):
+            raise serializers.ValidationError("metadata must be a JSON object of FITS keywords and values.")
+        for keyword, item in value.items():
+            if isinstance(item, dict | list):
+                raise serializers.ValidationError(f"The value of {keyword} must be a string, number, boolean or null.")
+        return value
+
+
 # --- output representations ---------------------------------------------------------------------------------------
 
 LEGACY_KEYS = (

@@ -1,5 +1,6 @@
 """HTTP views of the frames app: thin wrappers around selectors, services and the shapes of serializers.py."""
 
+import hashlib
 import itertools
 import json
 import logging
@@ -9,10 +10,11 @@ import time
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core import signing
+from django.core.files.uploadhandler import TemporaryFileUploadHandler
 from django.http import Http404, HttpResponse, StreamingHttpResponse
 from django.utils.cache import patch_cache_control, patch_vary_headers
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import NotFound
@@ -21,7 +23,7 @@ from rest_framework.permissions import AllowAny, IsAdminUser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from archive.exceptions import ServiceUnavailable
+from archive.exceptions import PayloadTooLarge, ServiceUnavailable
 from archive.filestore import FileStoreNotFound, FileStoreUnavailable, get_filestore
 from archive.filestore.local import read_download_token
 from archive.pagination import ArchivePagination
@@ -31,6 +33,7 @@ from frames.links import DownloadLinks
 from frames.models import Frame, Thumbnail, Version
 from frames.serializers import (
     FrameIngestSerializer,
+    FrameUploadSerializer,
     ThumbnailIngestSerializer,
     ZipRequestSerializer,
     frame_record,
@@ -74,6 +77,36 @@ def id_or_404(value) -> int:
     return number
 
 
+class HashingUploadHandler(TemporaryFileUploadHandler):
+    """Spools an uploaded file to disk and computes its md5 on the way, so the file is never read twice for it."""
+
+    def new_file(self, *args, **kwargs):
+        super().new_file(*args, **kwargs)
+        self.md5 = hashlib.md5()
+
+    def receive_data_chunk(self, raw_data, start):
+        self.md5.update(raw_data)
+        return super().receive_data_chunk(raw_data, start)
+
+    def file_complete(self, file_size):
+        upload = super().file_complete(file_size)
+        upload.md5 = self.md5.hexdigest()
+        return upload
+
+
+def _prepare_upload(request) -> None:
+    """Refuse an upload over FRAME_UPLOAD_MAX_BYTES by its Content-Length, before a byte of the body is read, and
+    hash whatever is read."""
+    try:
+        length = int(request.META.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        length = 0
+    limit = settings.FRAME_UPLOAD_MAX_BYTES
+    if length > limit:
+        raise PayloadTooLarge(f"The upload is larger than the limit of {limit} bytes.")
+    request._request.upload_handlers = [HashingUploadHandler(request._request)]
+
+
 def _flag(request, name: str, default: bool) -> bool:
     """A flag that only its opposite spelling (`false` for a default-on flag, `true` otherwise) changes (§5.1)."""
     value = request.query_params.get(name)
@@ -102,9 +135,15 @@ class FrameViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.Dest
     parser_classes = [LenientJSONParser, FormParser, MultiPartParser]
 
     def get_permissions(self):
-        if self.action in ("create", "destroy"):
+        if self.action in ("create", "destroy", "upload"):
             return [IsSuperuser()]
         return [AllowAny()]
+
+    def initial(self, request, *args, **kwargs):
+        # Before authentication: a session's CSRF check would otherwise read the whole body first.
+        if self.action == "upload":
+            _prepare_upload(request)
+        super().initial(request, *args, **kwargs)
 
     # --- pagination hooks ---------------------------------------------------------------------------------------
     def ordering_key(self, request):
@@ -267,6 +306,38 @@ class FrameViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.Dest
             raise NotFound()
         services.frames_delete(frames=frames)
         return Response(status=status.HTTP_204_NO_CONTENT)
+
+    @extend_schema(
+        request={"multipart/form-data": FrameUploadSerializer},
+        responses={
+            201: OpenApiResponse(OpenApiTypes.OBJECT, description="The archived frame (record shape)"),
+            200: OpenApiResponse(OpenApiTypes.OBJECT, description="dry_run: {record, store_path}; nothing stored"),
+            400: OpenApiResponse(OpenApiTypes.OBJECT, description="Not FITS, wrong name, or a keyword named"),
+            409: OpenApiResponse(OpenApiTypes.OBJECT, description="Already archived: {detail, frame}"),
+            413: OpenApiResponse(OpenApiTypes.OBJECT, description="Larger than FRAME_UPLOAD_MAX_BYTES"),
+            503: OpenApiResponse(OpenApiTypes.OBJECT, description="File store or observation portal unreachable"),
+        },
+        description="Archive a FITS file (.fits, .fits.fz) server-side, as the ingester would: headers, footprint, "
+        "public date and md5 from the file, stored at its path, ingested as by POST /frames/. Superusers only.",
+    )
+    @action(detail=False, methods=["post"], parser_classes=[MultiPartParser])
+    def upload(self, request):
+        serializer = FrameUploadSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        upload = serializer.validated_data["file"]
+        result = services.fits_ingest(
+            fileobj=upload.file,
+            filename=upload.name,
+            md5=getattr(upload, "md5", None),
+            size=upload.size,
+            metadata=serializer.validated_data.get("metadata"),
+            dry_run=serializer.validated_data["dry_run"],
+        )
+        if result.frame_id is None:
+            return Response({"record": result.body, "store_path": result.store_path})
+        frame = selectors.attach_related([Frame.objects.using("default").get(pk=result.frame_id)])[0]
+        record = frame_record(frame, DownloadLinks(request), area=result.body["area"])
+        return Response(record, status=status.HTTP_201_CREATED)
 
 
 def _logged_stream(chunks, name: str):

@@ -34,29 +34,43 @@ def make_fits(
     scale_deg: float = 0.001,
     compressed: bool = True,
     seed: int = 1,
+    wcs: bool = True,
+    extra: dict | None = None,
+    omit: tuple[str, ...] = (),
     **headers,
 ) -> Path:
-    """Write a FITS file whose WCS puts the image centre at (ra, dec) with `scale_deg` per pixel."""
+    """Write a FITS file whose WCS puts the image centre at (ra, dec) with `scale_deg` per pixel.
+
+    `headers` and `extra` (for keywords that are no Python names, such as `DATE-OBS`) add or replace keywords;
+    `omit` leaves keywords out; `wcs=False` writes no WCS keywords.
+    """
     date_obs = date_obs or datetime.datetime(2024, 5, 1, 10, 0, 0, 261000)
     header = fits.Header()
     values = {
         **DEFAULT_HEADERS,
         "DATE-OBS": date_obs.strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3],
         "DAY-OBS": (date_obs - datetime.timedelta(hours=12)).strftime("%Y%m%d"),
-        "CTYPE1": "RA---TAN",
-        "CTYPE2": "DEC--TAN",
-        "CRPIX1": (shape[1] + 1) / 2,
-        "CRPIX2": (shape[0] + 1) / 2,
-        "CRVAL1": ra,
-        "CRVAL2": dec,
-        "CD1_1": -scale_deg,
-        "CD1_2": 0.0,
-        "CD2_1": 0.0,
-        "CD2_2": scale_deg,
-        **headers,
     }
+    if wcs:
+        values.update(
+            {
+                "CTYPE1": "RA---TAN",
+                "CTYPE2": "DEC--TAN",
+                "CRPIX1": (shape[1] + 1) / 2,
+                "CRPIX2": (shape[0] + 1) / 2,
+                "CRVAL1": ra,
+                "CRVAL2": dec,
+                "CD1_1": -scale_deg,
+                "CD1_2": 0.0,
+                "CD2_1": 0.0,
+                "CD2_2": scale_deg,
+            }
+        )
+    values.update(headers)
+    values.update(extra or {})
     for key, value in values.items():
-        header[key] = value
+        if key not in omit:
+            header[key] = value
     data = np.random.default_rng(seed).normal(1000, 10, size=shape).astype(np.float32)
     if compressed:
         hdus = fits.HDUList([fits.PrimaryHDU(), fits.CompImageHDU(data=data, header=header, name="SCI")])

@@ -10,7 +10,7 @@ from django.urls import reverse
 
 from downtimes.filters import DowntimePageFilter
 from downtimes.models import Downtime, wire_datetime
-from downtimes.selectors import downtime_choice_options
+from downtimes.selectors import downtime_choice_options, downtime_read_topology
 
 PAGE_SIZE = 50
 PAGE_TIME_FORMAT = "%Y-%m-%d %H:%M:%S"
@@ -84,6 +84,9 @@ class DowntimePage:
         self.effective = params.copy()
         if self.default_applied:
             self.effective.setlist("ends_after", [self.now_text])
+        # The form's selects list configdb's codes, so the page (unlike the API's filters) may ask configdb; once
+        # fetched, the filters' validation sees the same codes.
+        self.topology = downtime_read_topology()
         self.filterset = DowntimePageFilter(self.effective, queryset=Downtime.objects.all())
         self.valid = self.filterset.is_valid()
         self.errors = {} if self.valid else self.filterset.errors
@@ -162,7 +165,7 @@ class DowntimePage:
 
     @cached_property
     def select_fields(self) -> list[dict]:
-        options = downtime_choice_options()
+        options = downtime_choice_options(topology=self.topology)
         fields = []
         for name, label in SELECT_FILTERS:
             selected = set(self.effective.getlist(name))

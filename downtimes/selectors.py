@@ -91,11 +91,15 @@ def downtime_read_topology() -> Topology | None:
 
 def downtime_code_known(*, field: str, value: str, topology=_UNSET) -> bool:
     """Whether a filter may name `value`: configdb knows it, or a stored downtime has it (retired codes stay
-    searchable). The stored check is one indexed EXISTS, made only for values configdb does not know."""
+    searchable). The stored check is one EXISTS, made only for values configdb does not know.
+
+    By default only an already cached topology is consulted: a filter never waits for configdb (the portal's look-up
+    before a cancellation must not hang on a configdb outage); without one, the stored codes decide.
+    """
     if field not in CODE_FIELDS:
         raise ValueError(f"not a code field: {field}")
     if topology is _UNSET:
-        topology = downtime_read_topology()
+        topology = downtime_topology(cached_only=True)
     if topology is not None and value in topology.codes(field):
         return True
     return Downtime.objects.filter(**{field: value}).exists()

@@ -65,7 +65,7 @@ class DowntimeEventSerializer(serializers.ModelSerializer):
     downtime = serializers.IntegerField(source="downtime_pk", help_text="Id of the downtime (it may be deleted)")
     at = wire_datetime_field(help_text="When it happened, UTC")
     user = serializers.CharField(source="username", help_text="The user's name at the time; empty when unknown")
-    snapshot = DowntimeSerializer(help_text="The downtime after a create or update, before a delete")
+    snapshot = DowntimeSerializer(read_only=True, help_text="The downtime after a create or update, before a delete")
 
     class Meta:
         model = DowntimeEvent

@@ -33,6 +33,15 @@ def topology(configdb):
     return configdb
 
 
+@pytest.fixture
+def cached_topology(topology):
+    """The reference's sites fetched and cached, as after a write or a page view: filters know configdb's codes."""
+    from downtimes.selectors import downtime_topology
+
+    downtime_topology()
+    return topology
+
+
 def utc(*args) -> datetime.datetime:
     return datetime.datetime(*args, tzinfo=datetime.UTC)
 

@@ -204,6 +204,11 @@ def test_staff_get_add_and_edit_links(client, abcd, make_user):
         assert f'<a href="/admin/downtimes/downtime/{abcd[name].id}/change/">Edit</a>' in response.content.decode()
 
 
+def test_the_page_knows_configdb_codes_on_a_cold_cache(client, topology):
+    assert client.get(PAGE, {"site": "lco"}).status_code == 200  # no lco row stored; configdb knows it
+    assert topology.count() == 1
+
+
 def test_the_page_renders_with_configdb_down(client, abcd, topology):
     topology.status = 500
     response = client.get(PAGE, {"site": "lco"})

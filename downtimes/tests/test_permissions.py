@@ -123,7 +123,7 @@ def test_a_non_staff_user_deleting_a_staff_created_row(topology, settings, make_
     assert token_client(make_user("someone")).delete(f"{API}{downtime.id}/").status_code == expected
 
 
-def test_query_filters_also_guard_writes(topology, superuser_client):
+def test_query_filters_also_guard_writes(cached_topology, superuser_client):
     downtime = DowntimeFactory(site="tst")
     assert superuser_client.delete(f"{API}{downtime.id}/?site=lco").status_code == 404
     assert superuser_client.patch(f"{API}{downtime.id}/?site=lco", {"reason": "x"}, format="json").status_code == 404

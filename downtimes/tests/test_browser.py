@@ -32,7 +32,11 @@ ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 
 @pytest.fixture
 def chromium():
-    """A headless chromium page; the Debian package is installed by `make setup-dev` (never `playwright install`)."""
+    """A headless chromium page; the Debian package is installed by `make setup-dev` (never `playwright install`).
+
+    Request it after the fixtures that write to the database: while Playwright's event loop runs in this thread,
+    Django refuses ORM calls from it (SynchronousOnlyOperation). The live server answers from its own thread.
+    """
     if not Path(CHROMIUM).exists():
         pytest.fail("chromium is not installed: run `make setup-dev` (scripts/bootstrap.sh installs it)")
     from playwright.sync_api import sync_playwright

@@ -172,12 +172,13 @@ def test_basic_auth_refuses_inactive_users(topology, make_user):
 
 
 def test_basic_extends_the_project_defaults_instead_of_replacing_them(settings):
-    from rest_framework.authentication import BasicAuthentication, SessionAuthentication, TokenAuthentication
+    from rest_framework.authentication import BasicAuthentication, SessionAuthentication
+    from rest_framework.settings import api_settings
 
     from downtimes.permissions import downtime_authenticators
 
     classes = [type(auth) for auth in downtime_authenticators()]
-    assert classes == [TokenAuthentication, SessionAuthentication, BasicAuthentication]
+    assert classes == [*api_settings.DEFAULT_AUTHENTICATION_CLASSES, BasicAuthentication]
     settings.REST_FRAMEWORK = {
         **settings.REST_FRAMEWORK,
         "DEFAULT_AUTHENTICATION_CLASSES": ["rest_framework.authentication.SessionAuthentication"],

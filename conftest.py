@@ -1,13 +1,17 @@
-"""Fixtures shared by every app's tests: users, API clients, and a real S3 endpoint (moto server) on loopback."""
+"""Fixtures shared by every app's tests: users, API clients, a real S3 endpoint (moto server) and a fake configdb."""
 
 import contextlib
+import json
 import os
 import socket
 import subprocess
 import sys
+import threading
 import time
 import uuid
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
 
 import boto3
 import pytest
@@ -90,6 +94,142 @@ def _isolated_state(settings, tmp_path):
     cache.clear()
     yield
     reset_filestore()
+
+
+def configdb_site(code: str, enclosures: dict[str, dict[str, list[str]]]) -> dict:
+    """A site as configdb's /sites/ returns it, from {enclosure: {telescope: [instrument type, ...]}}."""
+    return {
+        "id": abs(hash(code)) % 1000,
+        "code": code,
+        "active": True,
+        "name": f"Site {code}",
+        "elevation": 100,
+        "enclosure_set": [
+            {
+                "id": e_index,
+                "code": enclosure,
+                "active": True,
+                "name": f"Enclosure {enclosure}",
+                "telescope_set": [
+                    {
+                        "id": t_index,
+                        "code": telescope,
+                        "active": True,
+                        "name": telescope,
+                        "instrument_set": [
+                            {
+                                "id": i_index,
+                                "code": f"inst{i_index:02d}",
+                                "state": "SCHEDULABLE" if i_index % 2 else "DISABLED",
+                                "instrument_type": {"id": i_index, "code": instrument_type, "name": instrument_type},
+                            }
+                            for i_index, instrument_type in enumerate(instrument_types)
+                        ],
+                    }
+                    for t_index, (telescope, instrument_types) in enumerate(telescopes.items())
+                ],
+            }
+            for e_index, (enclosure, telescopes) in enumerate(enclosures.items())
+        ],
+    }
+
+
+class FakeConfigDB:
+    """configdb on a loopback port: `/sites/` in configdb's shape (paginated), or any failure on demand.
+
+    `sites` and `page_size` set the answer; `status` answers that status instead; `body` sends those raw bytes (e.g.
+    malformed JSON) with `status`; `hang_seconds` holds each answer back that long. `requests` lists the paths asked.
+    `refused_url()` is a base URL where nothing listens, so connections are refused.
+    """
+
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.release = threading.Event()
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), _FakeConfigDBHandler)
+        self.server.daemon_threads = True
+        self.server.fake = self
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+        self.reset()
+
+    def reset(self) -> None:
+        self.release.set()  # lets any held-back answer of a previous test finish at once
+        with self.lock:
+            self.sites: list[dict] = []
+            self.page_size = 1000
+            self.status = 200
+            self.body: bytes | None = None
+            self.hang_seconds = 0.0
+            self.requests: list[str] = []
+        self.release = threading.Event()
+
+    def count(self, path: str = "/sites/") -> int:
+        with self.lock:
+            return sum(1 for asked in self.requests if urlsplit(asked).path == path)
+
+    @staticmethod
+    def refused_url() -> str:
+        return f"http://127.0.0.1:{free_port()}"
+
+    def close(self) -> None:
+        self.release.set()
+        self.server.shutdown()
+        self.server.server_close()
+
+
+class _FakeConfigDBHandler(BaseHTTPRequestHandler):
+    def log_message(self, *args):  # keep the test output clean
+        pass
+
+    def _send(self, status: int, body: bytes) -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def do_GET(self):
+        fake: FakeConfigDB = self.server.fake
+        with fake.lock:
+            fake.requests.append(self.path)
+            status, body, hang, release = fake.status, fake.body, fake.hang_seconds, fake.release
+            sites, page_size = list(fake.sites), fake.page_size
+        if hang:
+            release.wait(hang)
+        if body is not None:
+            return self._send(status, body)
+        if status != 200:
+            return self._send(status, b'{"detail": "configdb is having a bad day"}')
+        parts = urlsplit(self.path)
+        if parts.path != "/sites/":
+            return self._send(404, b'{"detail": "Not found."}')
+        offset = int(parse_qs(parts.query).get("offset", ["0"])[0])
+        more = offset + page_size < len(sites)
+        page = {
+            "count": len(sites),
+            "next": f"{fake.url}/sites/?limit={page_size}&offset={offset + page_size}" if more else None,
+            "previous": f"{fake.url}/sites/?limit={page_size}&offset={max(offset - page_size, 0)}" if offset else None,
+            "results": sites[offset : offset + page_size],
+        }
+        return self._send(200, json.dumps(page).encode())
+
+
+@pytest.fixture(scope="session")
+def configdb_server():
+    """One fake configdb per test worker, on its own free loopback port."""
+    fake = FakeConfigDB()
+    yield fake
+    fake.close()
+
+
+@pytest.fixture
+def configdb(configdb_server, settings):
+    """The fake configdb, emptied, with the project pointed at it (CONFIGDB_URL); the test sets its sites."""
+    configdb_server.reset()
+    settings.CONFIGDB_URL = configdb_server.url
+    yield configdb_server
+    configdb_server.reset()
 
 
 @pytest.fixture

@@ -1,5 +1,6 @@
 """Settings of the science archive: the only module that reads the environment."""
 
+import re
 import secrets
 from pathlib import Path
 
@@ -270,6 +271,27 @@ RELATED_FRAME_KEYS = env_list(
     "L1IDBIAS,L1IDDARK,L1IDFLAT,L1IDSHUT,L1IDMASK,L1IDFRNG,L1IDCAT,L1IDARC,L1ID1D,L1ID2D,L1IDSUM,TARFILE,ORIGNAME,"
     "ARCFILE,FLATFILE,GUIDETAR",
 )
+
+# --- Downtimes -----------------------------------------------------------------------------------------------------
+DOWNTIMES_PAGE_SIZE = env_int("DOWNTIMES_PAGE_SIZE", 1000)
+DOWNTIMES_MAX_LIMIT = env_int("DOWNTIMES_MAX_LIMIT", 10000)
+DOWNTIMES_EXPORT_MAX_ROWS = env_int("DOWNTIMES_EXPORT_MAX_ROWS", 10000)
+DOWNTIMES_ICS_PAST_DAYS = env_int("DOWNTIMES_ICS_PAST_DAYS", 30)
+# Who may write: `authenticated` (the downtime service 2.4.4), `own` (creators and staff change their rows) or `staff`.
+DOWNTIMES_WRITE_ACCESS = env_str("DOWNTIMES_WRITE_ACCESS", "own")
+if DOWNTIMES_WRITE_ACCESS not in ("authenticated", "own", "staff"):
+    raise ImproperlyConfigured(
+        f"DOWNTIMES_WRITE_ACCESS must be authenticated, own or staff, not {DOWNTIMES_WRITE_ACCESS!r}"
+    )
+DOWNTIMES_BASIC_AUTH = env_bool("DOWNTIMES_BASIC_AUTH", True)
+# The scheduler and every portal worker poll anonymously all day: their own scope, not the daily anonymous rate.
+THROTTLE_DOWNTIMES_RATE = env_str("THROTTLE_DOWNTIMES_RATE", "300/minute").strip()
+if THROTTLE_DOWNTIMES_RATE and not re.fullmatch(
+    r"[0-9]+/(s|sec|second|m|min|minute|h|hour|d|day)", THROTTLE_DOWNTIMES_RATE
+):
+    raise ImproperlyConfigured(
+        f"THROTTLE_DOWNTIMES_RATE must look like 300/minute (or be empty), not {THROTTLE_DOWNTIMES_RATE!r}"
+    )
 
 # --- Logging --------------------------------------------------------------------------------------------------------
 LOGGING = {

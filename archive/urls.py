@@ -9,6 +9,7 @@ from archive.health import health
 
 urlpatterns = [
     path("", include("frames.urls")),
+    path("downtimes/", include("downtimes.urls")),
     path("api-token-auth/", obtain_auth_token, name="api-token-auth"),
     path("api-auth/", include("rest_framework.urls")),
     path("admin/", admin.site.urls),

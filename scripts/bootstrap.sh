@@ -6,7 +6,8 @@ cd "$(dirname "$0")/.."
 
 DEB_PACKAGES=(postgresql-15 postgresql-15-postgis-3 postgresql-contrib gdal-bin libgdal-dev libgeos-dev libproj-dev
               python3-venv memcached rabbitmq-server)
-if [ "${WITH_BROWSER:-0}" = 1 ]; then DEB_PACKAGES+=(chromium); fi
+# The test set-up drives Debian's chromium with Playwright (downtimes' browser test); Playwright never downloads one.
+if [ "${WITH_DEV:-0}" = 1 ] || [ "${WITH_BROWSER:-0}" = 1 ]; then DEB_PACKAGES+=(chromium); fi
 
 missing=()
 for pkg in "${DEB_PACKAGES[@]}"; do

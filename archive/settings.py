@@ -214,12 +214,24 @@ CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", QUEUE_BROKER_URL
 CELERY_TASK_ACKS_LATE = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 
-# --- Observation portal (authentication app) ------------------------------------------------------------------------
+# --- Observation portal and authentication (authentication spec §2) ------------------------------------------------
+# Portal login needs the token URL, the profile URL and the client id; bearer auth and proposal refresh need the
+# profile URL; the portal's user push needs the server key. All empty: local accounts only, no network.
 OAUTH_CLIENT_ID = env_str("OAUTH_CLIENT_ID")
 OAUTH_CLIENT_SECRET = env_str("OAUTH_CLIENT_SECRET")
 OAUTH_TOKEN_URL = env_str("OAUTH_TOKEN_URL")
 OAUTH_PROFILE_URL = env_str("OAUTH_PROFILE_URL")
 OAUTH_SERVER_KEY = env_str("OAUTH_SERVER_KEY")
+# Connect and read timeout of every portal call: a hung portal must not hold a worker for long.
+OAUTH_REQUESTS_TIMEOUT_SECONDS = env_int("OAUTH_REQUESTS_TIMEOUT_SECONDS", 10)
+OAUTH_PROPOSALS_TTL_SECONDS = env_int("OAUTH_PROPOSALS_TTL_SECONDS", 3600)
+OAUTH_BEARER_CACHE_SECONDS = env_int("OAUTH_BEARER_CACHE_SECONDS", 300)
+OAUTH_OUTAGE_GRACE_SECONDS = env_int("OAUTH_OUTAGE_GRACE_SECONDS", 86400)
+# Failed logins per client address and per username, and bearers the portal rejected per address (DRF rate strings).
+THROTTLE_LOGIN_ADDRESS_RATE = env_str("THROTTLE_LOGIN_ADDRESS_RATE", "50/hour")
+THROTTLE_LOGIN_USERNAME_RATE = env_str("THROTTLE_LOGIN_USERNAME_RATE", "10/hour")
+THROTTLE_AUTH_FAILURE_RATE = env_str("THROTTLE_AUTH_FAILURE_RATE", "300/hour")
+AUTH_EVENT_RETENTION_DAYS = env_int("AUTH_EVENT_RETENTION_DAYS", 180)
 
 # --- Configuration database -----------------------------------------------------------------------------------------
 CONFIGDB_URL = env_str("CONFIGDB_URL").rstrip("/")

@@ -5,6 +5,8 @@ import logging
 from django.db import connections
 from django.http import JsonResponse
 
+from authentication.portal import circuit_state
+
 logger = logging.getLogger(__name__)
 
 
@@ -19,7 +21,8 @@ def _database() -> dict:
 
 
 def health(request):
-    """200 when the database answers, 503 otherwise."""
-    checks = {"database": _database()}
+    """200 when the database answers, 503 otherwise. The portal's state (from its circuit breaker, without calling
+    it) is reported but never fails the check: the archive serves data while the portal is down."""
+    checks = {"database": _database(), "portal": {"state": circuit_state()}}
     status = 200 if checks["database"]["ok"] else 503
     return JsonResponse({"status": "ok" if status == 200 else "unavailable", "checks": checks}, status=status)

@@ -146,12 +146,26 @@ LOGIN_REDIRECT_URL = "/"
 THROTTLE_ANON_RATE = env_str("THROTTLE_ANON_RATE", "1000/day")
 THROTTLE_USER_RATE = env_str("THROTTLE_USER_RATE", "50000/day")
 
+# Local accounts first; portal users have no usable local password and go on to the portal (authentication spec §4).
+AUTHENTICATION_BACKENDS = [
+    "authentication.backends.LocalAccountBackend",
+    "authentication.backends.PortalPasswordBackend",
+]
+
 REST_FRAMEWORK = {
+    # The one list of authentication classes: every view uses it unless it has a reason not to (the push, zip).
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.TokenAuthentication",
+        "authentication.backends.PortalTokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
+        "authentication.backends.PortalBearerAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.AllowAny"],
+    # Rates come from THROTTLE_ANON_RATE and THROTTLE_USER_RATE (read by the classes at request time).
+    "DEFAULT_THROTTLE_CLASSES": [
+        "authentication.throttling.AnonRateThrottle",
+        "authentication.throttling.StaffExemptUserRateThrottle",
+    ],
+    "NUM_PROXIES": NUM_PROXIES,
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     "DEFAULT_RENDERER_CLASSES": [
         "rest_framework.renderers.JSONRenderer",
@@ -169,6 +183,17 @@ SPECTACULAR_SETTINGS = {
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
     "COMPONENT_SPLIT_REQUEST": True,
+    # The portal's user push authenticates with a shared key rather than an authentication class.
+    "APPEND_COMPONENTS": {
+        "securitySchemes": {
+            "serverKey": {
+                "type": "apiKey",
+                "in": "header",
+                "name": "Authorization",
+                "description": "`Server <OAUTH_SERVER_KEY>`: the observation portal's user push",
+            }
+        }
+    },
 }
 
 # --- Internationalisation and static files ---------------------------------------------------------------------------
@@ -297,4 +322,6 @@ SILENCED_SYSTEM_CHECKS = ["gis.W001"]
 # --- Periodic work (celery beat) ------------------------------------------------------------------------------------
 CELERY_BEAT_SCHEDULE = {
     "cache-aggregates": {"task": "frames.cache_aggregates", "schedule": float(AGGREGATES_REFRESH_SECONDS)},
+    "revalidate-portal-users": {"task": "authentication.revalidate_portal_users", "schedule": 86400.0},
+    "purge-auth-events": {"task": "authentication.purge_auth_events", "schedule": 86400.0},
 }

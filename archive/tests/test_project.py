@@ -16,7 +16,7 @@ pytestmark = pytest.mark.django_db
 def test_health_reports_the_database(api_client):
     response = api_client.get("/health/")
     assert response.status_code == 200
-    assert response.json() == {"status": "ok", "checks": {"database": {"ok": True}}}
+    assert response.json() == {"status": "ok", "checks": {"database": {"ok": True}, "portal": {"state": "disabled"}}}
 
 
 def test_openapi_schema_lists_the_wire_paths(api_client):

@@ -5,7 +5,6 @@ import logging
 from django.db import InterfaceError, OperationalError
 from rest_framework import status
 from rest_framework.exceptions import APIException
-from rest_framework.views import exception_handler as drf_exception_handler
 
 logger = logging.getLogger(__name__)
 
@@ -38,6 +37,9 @@ class PayloadTooLarge(APIException):
 
 def exception_handler(exc, context):
     """DRF's handler, plus 503s for unreachable dependencies: a 500 is always a bug, never an outage."""
+    # Imported here: rest_framework.views loads the authentication classes, whose modules raise this module's errors.
+    from rest_framework.views import exception_handler as drf_exception_handler
+
     if isinstance(exc, (OperationalError, InterfaceError)):
         logger.warning("Database unavailable: %s", exc)
         exc = ServiceUnavailable("The database cannot be reached; try again later.", retry_after=30)

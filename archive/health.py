@@ -10,6 +10,7 @@ from django.http import JsonResponse
 
 from archive.filestore import get_filestore
 from archive.messaging import get_publisher
+from authentication.portal import circuit_state
 
 logger = logging.getLogger(__name__)
 
@@ -71,6 +72,8 @@ def health(request):
         "filestore": _remembered_check("filestore", _filestore),
         "broker": _remembered_check("broker", get_publisher().check),
         "cache": _remembered_check("cache", _cache),
+        # From the portal client's circuit breaker, without calling the portal: it never fails the check.
+        "portal": {"state": circuit_state()},
     }
     healthy = checks["database"]["ok"]
     body = {"status": "ok" if healthy else "unavailable", "checks": checks}

@@ -149,12 +149,26 @@ LOGIN_REDIRECT_URL = "/"
 THROTTLE_ANON_RATE = env_str("THROTTLE_ANON_RATE", "1000/day")
 THROTTLE_USER_RATE = env_str("THROTTLE_USER_RATE", "50000/day")
 
+# Local accounts first; portal users have no usable local password and go on to the portal (authentication spec §4).
+AUTHENTICATION_BACKENDS = [
+    "authentication.backends.LocalAccountBackend",
+    "authentication.backends.PortalPasswordBackend",
+]
+
 REST_FRAMEWORK = {
+    # The one list of authentication classes: every view uses it unless it has a reason not to (the push, zip).
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.TokenAuthentication",
+        "authentication.backends.PortalTokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
+        "authentication.backends.PortalBearerAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.AllowAny"],
+    # Rates come from THROTTLE_ANON_RATE and THROTTLE_USER_RATE (read by the classes at request time).
+    "DEFAULT_THROTTLE_CLASSES": [
+        "authentication.throttling.AnonRateThrottle",
+        "authentication.throttling.StaffExemptUserRateThrottle",
+    ],
+    "NUM_PROXIES": NUM_PROXIES,
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     "DEFAULT_RENDERER_CLASSES": [
         "rest_framework.renderers.JSONRenderer",
@@ -172,6 +186,17 @@ SPECTACULAR_SETTINGS = {
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
     "COMPONENT_SPLIT_REQUEST": True,
+    # The portal's user push authenticates with a shared key rather than an authentication class.
+    "APPEND_COMPONENTS": {
+        "securitySchemes": {
+            "serverKey": {
+                "type": "apiKey",
+                "in": "header",
+                "name": "Authorization",
+                "description": "`Server <OAUTH_SERVER_KEY>`: the observation portal's user push",
+            }
+        }
+    },
 }
 
 # --- Internationalisation and static files ---------------------------------------------------------------------------
@@ -217,12 +242,24 @@ CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", QUEUE_BROKER_URL
 CELERY_TASK_ACKS_LATE = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 
-# --- Observation portal (authentication app) ------------------------------------------------------------------------
+# --- Observation portal and authentication (authentication spec §2) ------------------------------------------------
+# Portal login needs the token URL, the profile URL and the client id; bearer auth and proposal refresh need the
+# profile URL; the portal's user push needs the server key. All empty: local accounts only, no network.
 OAUTH_CLIENT_ID = env_str("OAUTH_CLIENT_ID")
 OAUTH_CLIENT_SECRET = env_str("OAUTH_CLIENT_SECRET")
 OAUTH_TOKEN_URL = env_str("OAUTH_TOKEN_URL")
 OAUTH_PROFILE_URL = env_str("OAUTH_PROFILE_URL")
 OAUTH_SERVER_KEY = env_str("OAUTH_SERVER_KEY")
+# Connect and read timeout of every portal call: a hung portal must not hold a worker for long.
+OAUTH_REQUESTS_TIMEOUT_SECONDS = env_int("OAUTH_REQUESTS_TIMEOUT_SECONDS", 10)
+OAUTH_PROPOSALS_TTL_SECONDS = env_int("OAUTH_PROPOSALS_TTL_SECONDS", 3600)
+OAUTH_BEARER_CACHE_SECONDS = env_int("OAUTH_BEARER_CACHE_SECONDS", 300)
+OAUTH_OUTAGE_GRACE_SECONDS = env_int("OAUTH_OUTAGE_GRACE_SECONDS", 86400)
+# Failed logins per client address and per username, and bearers the portal rejected per address (DRF rate strings).
+THROTTLE_LOGIN_ADDRESS_RATE = env_str("THROTTLE_LOGIN_ADDRESS_RATE", "50/hour")
+THROTTLE_LOGIN_USERNAME_RATE = env_str("THROTTLE_LOGIN_USERNAME_RATE", "10/hour")
+THROTTLE_AUTH_FAILURE_RATE = env_str("THROTTLE_AUTH_FAILURE_RATE", "300/hour")
+AUTH_EVENT_RETENTION_DAYS = env_int("AUTH_EVENT_RETENTION_DAYS", 180)
 
 # --- Configuration database -----------------------------------------------------------------------------------------
 CONFIGDB_URL = env_str("CONFIGDB_URL").rstrip("/")
@@ -312,4 +349,6 @@ CELERY_BEAT_SCHEDULE = {
     "publish-outbox": {"task": "frames.publish_outbox", "schedule": 10.0},
     "process-file-deletions": {"task": "frames.process_file_deletions", "schedule": 60.0},
     "expire-guide-frames": {"task": "frames.expire_guide_frames", "schedule": 86400.0},
+    "revalidate-portal-users": {"task": "authentication.revalidate_portal_users", "schedule": 86400.0},
+    "purge-auth-events": {"task": "authentication.purge_auth_events", "schedule": 86400.0},
 }

@@ -3,15 +3,14 @@
 from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView
-from rest_framework.authtoken.views import obtain_auth_token
 
 from archive.health import health
 
 urlpatterns = [
     path("", include("frames.urls")),
     path("downtimes/", include("downtimes.urls")),
-    path("api-token-auth/", obtain_auth_token, name="api-token-auth"),
-    path("api-auth/", include("rest_framework.urls")),
+    # Before admin/: the app's login page replaces the admin's own at admin/login/.
+    path("", include("authentication.urls")),
     path("admin/", admin.site.urls),
     path("health/", health, name="health"),
     path("openapi/", SpectacularAPIView.as_view(), name="openapi"),

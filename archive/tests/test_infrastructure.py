@@ -93,7 +93,8 @@ class TestHealth:
         response = api_client.get("/health/")
         assert response.status_code == 200
         checks = response.json()["checks"]
-        assert set(checks) == {"database", "filestore", "broker", "cache"}
+        assert set(checks) == {"database", "filestore", "broker", "cache", "portal"}
+        assert checks["portal"] == {"state": "disabled"}
         assert checks["database"] == {"ok": True}
         assert checks["filestore"]["ok"] is True and checks["filestore"]["type"] == "local"
         assert checks["broker"] == {"ok": True, "broker": "in-memory"}

@@ -28,6 +28,7 @@ from archive.filestore import FileStoreNotFound, FileStoreUnavailable, get_files
 from archive.filestore.local import read_download_token
 from archive.pagination import ArchivePagination
 from archive.zipstream import sized_length, stream_zip
+from authentication.backends import zip_authentication_classes
 from frames import downloads, fitsops, selectors, services
 from frames.links import DownloadLinks
 from frames.models import Frame, Thumbnail, Version
@@ -274,6 +275,8 @@ class FrameViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.Dest
         methods=["post"],
         permission_classes=[AllowAny],
         parser_classes=[JSONParser, FormParser, MultiPartParser],
+        # The web client's hidden-iframe form cannot set headers: it sends `auth_token` in the body.
+        authentication_classes=zip_authentication_classes(),
     )
     def zip(self, request):
         """A zip of the frames' current files, streamed as it is built (spec §8.3)."""

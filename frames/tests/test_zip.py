@@ -202,3 +202,42 @@ def test_a_gigabyte_zip_streams_in_bounded_memory(api_client):
     assert total == int(response["Content-Length"]) > 20 * size
     print(f"zip of {total / 2**20:.0f} MB: RSS grew by {(peak - baseline) / 2**20:.1f} MB")
     assert peak - baseline < 100 * 1024 * 1024, f"RSS grew by {(peak - baseline) / 2**20:.0f} MB"
+
+
+def test_auth_token_in_the_body_opens_proprietary_frames(api_client, make_user):
+    from rest_framework.authtoken.models import Token
+
+    secret = FrameFactory(version=False, proposal_id="SECRET-1", public_date="2999-01-01T00:00Z")
+    store_version(secret, b"proprietary bytes")
+    member = make_user("member", ["SECRET-1"])
+    token = Token.objects.get(user=member).key
+    form = {"frame_ids[0]": secret.id, "auth_token": token, "uncompress": "false"}
+    archive = zip_of(api_client.post("/frames/zip/", form))
+    assert archive.read(f"{directory(1)}/{secret.basename}.fits.fz") == b"proprietary bytes"
+    json_body = api_client.post("/frames/zip/", {"frame_ids": [secret.id], "auth_token": token}, format="json")
+    assert len(zip_of(json_body).namelist()) == 1
+
+
+def test_an_unknown_or_inactive_body_token_is_a_404(api_client, make_user):
+    from rest_framework.authtoken.models import Token
+
+    ((frame, _),) = stored_frames(1)
+    assert api_client.post("/frames/zip/", {"frame_ids[0]": frame.id, "auth_token": "f" * 40}).status_code == 404
+    inactive = make_user("gone", ["SECRET-1"])
+    inactive.is_active = False
+    inactive.save()
+    token = Token.objects.get(user=inactive).key
+    assert api_client.post("/frames/zip/", {"frame_ids[0]": frame.id, "auth_token": token}).status_code == 404
+    # An empty token is no credential at all: the public frame downloads.
+    assert api_client.post("/frames/zip/", {"frame_ids[0]": frame.id, "auth_token": ""}).status_code == 200
+
+
+def test_a_header_credential_wins_over_the_body(make_user):
+    from rest_framework.authtoken.models import Token
+
+    secret = FrameFactory(version=False, proposal_id="SECRET-1", public_date="2999-01-01T00:00Z")
+    store_version(secret, b"proprietary bytes")
+    outsider = token_client(make_user("outsider", ["OTHER"]))
+    member_token = Token.objects.get(user=make_user("member", ["SECRET-1"])).key
+    response = outsider.post("/frames/zip/", {"frame_ids": [secret.id], "auth_token": member_token}, format="json")
+    assert response.status_code == 404  # the outsider's header decides, and they cannot see the frame

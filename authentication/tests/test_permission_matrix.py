@@ -16,6 +16,7 @@ from authentication.tests.conftest import logged_in_client
 from frames.models import Version
 from frames.services import aggregates_rebuild
 from frames.tests.factories import FrameFactory, HeadersFactory, ThumbnailFactory, VersionFactory
+from frames.tests.storedfiles import fits_bytes
 
 pytestmark = [
     pytest.mark.django_db,
@@ -49,12 +50,20 @@ MATRIX = {
     "GET /download/<public version>": (200, 200, 200, 200, 200),
     "GET /download/<proprietary version>": (404, 404, 200, 404, 200),
     "GET /download/<proprietary thumbnail>": (404, 404, 200, 404, 200),
+    "GET /frame-funpack/<public>/funpack/": (200, 200, 200, 200, 200),
+    "GET /frame-funpack/<proprietary>/funpack/": (404, 404, 200, 404, 200),
+    "GET /frame-catalog/<public>/catalog/": (200, 200, 200, 200, 200),
+    "GET /frame-catalog/<proprietary>/catalog/": (404, 404, 200, 404, 200),
+    "POST /frames/zip/ <public>": (200, 200, 200, 200, 200),
+    "POST /frames/zip/ <proprietary>": (404, 404, 200, 404, 200),
+    "POST /frames/upload/": (401, 403, 403, 403, 400),
 }
 # What each caller finds of the proprietary frame in lists and aggregates.
 SEES_PROPRIETARY = {"anonymous": False, "no_proposals": False, "member": True, "staff": False, "superuser": True}
 
 
 def stored_version(frame, data: bytes) -> Version:
+    """`data` in the store as the frame's version; the frames of the matrix carry real FITS files with catalogs."""
     path = f"ogg/ep02/20240501/processed/{frame.basename}.fits.fz"
     md5 = hashlib.md5(data).hexdigest()
     key = get_filestore().put(path, io.BytesIO(data), md5=md5, size=len(data))
@@ -62,14 +71,17 @@ def stored_version(frame, data: bytes) -> Version:
 
 
 @pytest.fixture
-def world(portal):
+def world(portal, tmp_path):
     public = FrameFactory(basename="matrix-public", proposal_id=OTHER_PROPOSAL, public_date=PAST, version=False)
     proprietary = FrameFactory(
         basename="matrix-proprietary", proposal_id=MEMBER_PROPOSAL, public_date=FUTURE, version=False
     )
     proprietary.related_frames.add(public)
     frames = {"public": public, "proprietary": proprietary}
-    versions = {name: stored_version(frame, f"FITS of {name}".encode()) for name, frame in frames.items()}
+    versions = {
+        name: stored_version(frame, fits_bytes(tmp_path / f"{name}.fits.fz", with_catalog=True, seed=seed))
+        for seed, (name, frame) in enumerate(frames.items())
+    }
     thumbnails = {}
     for name, frame in frames.items():
         HeadersFactory(frame=frame, data={"OBJECT": name})
@@ -117,7 +129,15 @@ def statuses(client: APIClient, world) -> dict[str, int]:
                 path = path.replace(f"<{name}>", str(thumbnails[name].id))
             else:
                 path = path.replace(f"<{name}>", str(ids[name]))
-        response = client.get(path) if method == "GET" else client.post(path, {}, format="json")
+        if path.startswith("/frames/zip/"):
+            frame_id = ids["public" if "<public>" in endpoint else "proprietary"]
+            response = client.post("/frames/zip/", {"frame_ids": [frame_id]}, format="json")
+        elif method == "GET":
+            response = client.get(path)
+        elif path == "/frames/upload/":
+            response = client.post(path, {})  # multipart, as uploads are
+        else:
+            response = client.post(path, {}, format="json")
         got[endpoint] = response.status_code
     return got
 
@@ -149,13 +169,14 @@ def test_lists_and_aggregates_show_the_proprietary_frame_to_members_and_superuse
 
 
 def test_the_members_own_links_download(world):
-    frames, _, _ = world
+    frames, versions, _ = world
     client = client_for("member")
     detail = client.get(f"/frames/{frames['proprietary'].id}/").json()
     path = detail["url"].split("testserver", 1)[1]
     response = APIClient().get(path)  # links carry their own authorisation, as wget uses them
     assert response.status_code == 200
-    assert b"".join(response.streaming_content) == b"FITS of proprietary"
+    body = b"".join(response.streaming_content)
+    assert hashlib.md5(body).hexdigest() == versions["proprietary"].md5
 
 
 def test_a_member_who_leaves_the_proposal_loses_the_links_and_the_frames(world, portal):

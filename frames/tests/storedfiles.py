@@ -23,17 +23,24 @@ def store_version(frame, data: bytes, *, extension: str = ".fits.fz", size_known
     )
 
 
+def fits_bytes(path: Path, *, with_catalog: bool = False, compressed: bool = True, seed: int = 1) -> bytes:
+    """A test FITS file written at `path` (tile-compressed by default, with a CAT table if asked), as bytes."""
+    make_fits(path, compressed=compressed, seed=seed)
+    if with_catalog:
+        hdus = fits.open(path)
+        table = fits.BinTableHDU(Table({"ra": np.arange(3.0), "dec": np.arange(3.0) + 10}), name="CAT")
+        fits.HDUList([*hdus, table]).writeto(path, overwrite=True)
+    return path.read_bytes()
+
+
 def frame_with_file(
     tmp_path: Path, *, with_catalog: bool = False, compressed: bool = True, seed: int = 1, **frame_fields
 ):
     """A frame and its stored FITS file (tile-compressed by default); returns (frame, bytes)."""
     frame = FrameFactory(version=False, **frame_fields)
     extension = ".fits.fz" if compressed else ".fits"
-    path = make_fits(tmp_path / f"{frame.basename}{extension}", compressed=compressed, seed=seed)
-    if with_catalog:
-        hdus = fits.open(path)
-        table = fits.BinTableHDU(Table({"ra": np.arange(3.0), "dec": np.arange(3.0) + 10}), name="CAT")
-        fits.HDUList([*hdus, table]).writeto(path, overwrite=True)
-    data = path.read_bytes()
+    data = fits_bytes(
+        tmp_path / f"{frame.basename}{extension}", with_catalog=with_catalog, compressed=compressed, seed=seed
+    )
     store_version(frame, data, extension=extension)
     return frame, data

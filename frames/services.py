@@ -15,7 +15,8 @@ from rest_framework.exceptions import ValidationError
 from archive.exceptions import Conflict, ServiceUnavailable
 from archive.filestore import FileStoreUnavailable, get_filestore
 from archive.messaging import PublishFailed, get_publisher
-from frames import fitsmeta, proposaltags
+from authentication import portal
+from frames import fitsmeta
 from frames.paths import store_path
 from frames.serializers import ONLY_FITS_FILES, FrameIngestSerializer, footprint_geometry
 
@@ -399,7 +400,7 @@ def fits_ingest(
         raise ValidationError({"detail": str(exc), "missing": exc.missing}) from None
     tags = None
     if not fitsmeta.is_set(raw, "L1PUBDAT"):
-        tags = proposaltags.proposal_tags(str(raw.get("PROPID") or ""))
+        tags = portal.proposal_tags(str(raw.get("PROPID") or ""))
     try:
         header = fitsmeta.clean_header(raw, basename=basename, extension=extension, rules=rules, proposal_tags=tags)
     except fitsmeta.HeaderError as exc:

@@ -135,10 +135,12 @@ def configdb_site(code: str, enclosures: dict[str, dict[str, list[str]]]) -> dic
 
 
 class FakeConfigDB:
-    """configdb on a loopback port: `/sites/` in configdb's shape (paginated), or any failure on demand.
+    """configdb on a loopback port: `/sites/` in configdb's shape (paginated) and `/instruments/`, or any failure on
+    demand.
 
-    `sites` and `page_size` set the answer; `status` answers that status instead; `body` sends those raw bytes (e.g.
-    malformed JSON) with `status`; `hang_seconds` holds each answer back that long. `requests` lists the paths asked.
+    `sites`, `instruments` and `page_size` set the answers; `status` answers that status instead; `body` sends those
+    raw bytes (e.g. malformed JSON) with `status`; `hang_seconds` holds each answer back that long. `requests` lists
+    the paths asked.
     `refused_url()` is a base URL where nothing listens, so connections are refused.
     """
 
@@ -157,6 +159,7 @@ class FakeConfigDB:
         self.release.set()  # lets any held-back answer of a previous test finish at once
         with self.lock:
             self.sites: list[dict] = []
+            self.instruments: list[dict] = []
             self.page_size = 1000
             self.status = 200
             self.body: bytes | None = None
@@ -195,6 +198,7 @@ class _FakeConfigDBHandler(BaseHTTPRequestHandler):
             fake.requests.append(self.path)
             status, body, hang, release = fake.status, fake.body, fake.hang_seconds, fake.release
             sites, page_size = list(fake.sites), fake.page_size
+            instruments = list(fake.instruments)
         if hang:
             release.wait(hang)
         if body is not None:
@@ -202,6 +206,9 @@ class _FakeConfigDBHandler(BaseHTTPRequestHandler):
         if status != 200:
             return self._send(status, b'{"detail": "configdb is having a bad day"}')
         parts = urlsplit(self.path)
+        if parts.path == "/instruments/":
+            page = {"count": len(instruments), "next": None, "previous": None, "results": instruments}
+            return self._send(200, json.dumps(page).encode())
         if parts.path != "/sites/":
             return self._send(404, b'{"detail": "Not found."}')
         offset = int(parse_qs(parts.query).get("offset", ["0"])[0])

@@ -10,7 +10,12 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.backends import BaseBackend, ModelBackend
 from django.core.cache import cache
 from rest_framework import exceptions
-from rest_framework.authentication import BaseAuthentication, TokenAuthentication, get_authorization_header
+from rest_framework.authentication import (
+    BaseAuthentication,
+    BasicAuthentication,
+    TokenAuthentication,
+    get_authorization_header,
+)
 
 from authentication import portal, selectors, services, throttling
 from authentication.models import AuthEvent
@@ -198,6 +203,19 @@ class BodyTokenAuthentication(BaseAuthentication):
         if user is None or not user.is_active:
             raise exceptions.NotFound()
         return user, key
+
+
+class ThrottledBasicAuthentication(BasicAuthentication):
+    """HTTP Basic through the same login service as every password login: login throttles checked first (429),
+    local and portal accounts, an unreachable portal a 503, every attempt audited."""
+
+    def authenticate_credentials(self, userid, password, request=None):
+        user = services.login_authenticate(
+            request=request, username=userid, password=password, method=AuthEvent.Method.BASIC
+        )
+        if user is None:
+            raise exceptions.AuthenticationFailed("Invalid username/password.")
+        return user, None
 
 
 def zip_authentication_classes() -> list:

@@ -94,6 +94,7 @@ class AuthEvent(models.Model):
         BEARER = "bearer"
         PUSH = "push"
         TASK = "task"
+        BASIC = "basic"
 
     created = models.DateTimeField(auto_now_add=True, help_text="When the event happened")
     kind = models.CharField(max_length=32, choices=Kind.choices, help_text="What was attempted")

@@ -26,3 +26,15 @@ class BodyTokenScheme(OpenApiAuthenticationExtension):
             "name": "auth_token",
             "description": "An API token sent as `auth_token` in the form or JSON body (zip downloads)",
         }
+
+
+class BasicScheme(OpenApiAuthenticationExtension):
+    target_class = "authentication.backends.ThrottledBasicAuthentication"
+    name = "basicAuth"
+
+    def get_security_definition(self, auto_schema):
+        return {
+            "type": "http",
+            "scheme": "basic",
+            "description": "Username and password (local or portal account), behind the login throttles",
+        }

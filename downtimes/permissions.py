@@ -1,12 +1,12 @@
 """Who may use the downtimes API: reads for all, the write modes of spec §6, HTTP Basic, and the throttle scope."""
 
 from django.conf import settings
-from rest_framework.authentication import BasicAuthentication
 from rest_framework.permissions import SAFE_METHODS, BasePermission
 from rest_framework.settings import api_settings
 from rest_framework.throttling import SimpleRateThrottle
 
 from archive.network import client_address
+from authentication.backends import ThrottledBasicAuthentication
 
 STAFF_ONLY_MESSAGE = "Only staff may create, change or delete downtimes."
 CREATOR_OR_STAFF_MESSAGE = "Only staff, superusers and the user who created this downtime may change it."
@@ -58,8 +58,8 @@ def downtime_authenticators() -> list:
     The defaults are read at request time, so classes the project adds to them apply here too.
     """
     classes = list(api_settings.DEFAULT_AUTHENTICATION_CLASSES)
-    if settings.DOWNTIMES_BASIC_AUTH and BasicAuthentication not in classes:
-        classes.append(BasicAuthentication)
+    if settings.DOWNTIMES_BASIC_AUTH and ThrottledBasicAuthentication not in classes:
+        classes.append(ThrottledBasicAuthentication)
     return [auth() for auth in classes]
 
 

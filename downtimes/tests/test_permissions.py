@@ -172,18 +172,33 @@ def test_basic_auth_refuses_inactive_users(topology, make_user):
 
 
 def test_basic_extends_the_project_defaults_instead_of_replacing_them(settings):
-    from rest_framework.authentication import BasicAuthentication, SessionAuthentication
+    from rest_framework.authentication import SessionAuthentication
     from rest_framework.settings import api_settings
 
+    from authentication.backends import ThrottledBasicAuthentication
     from downtimes.permissions import downtime_authenticators
 
     classes = [type(auth) for auth in downtime_authenticators()]
-    assert classes == [*api_settings.DEFAULT_AUTHENTICATION_CLASSES, BasicAuthentication]
+    assert classes == [*api_settings.DEFAULT_AUTHENTICATION_CLASSES, ThrottledBasicAuthentication]
     settings.REST_FRAMEWORK = {
         **settings.REST_FRAMEWORK,
         "DEFAULT_AUTHENTICATION_CLASSES": ["rest_framework.authentication.SessionAuthentication"],
     }
-    assert [type(auth) for auth in downtime_authenticators()] == [SessionAuthentication, BasicAuthentication]
+    assert [type(auth) for auth in downtime_authenticators()] == [SessionAuthentication, ThrottledBasicAuthentication]
+
+
+def test_basic_auth_is_behind_the_login_throttles(topology, make_user, settings):
+    """Password guessing through Basic counts like any failed login, per address and per username (429)."""
+    make_user("booker")
+    settings.THROTTLE_LOGIN_USERNAME_RATE = "3/hour"
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=basic("booker", "wrong"))
+    statuses = [client.post(API, BODY, format="json").status_code for _ in range(4)]
+    assert statuses == [401, 401, 401, 429]
+    client.credentials(HTTP_AUTHORIZATION=basic("booker", "observer-pass-123"))
+    response = client.post(API, BODY, format="json")
+    assert response.status_code == 429  # even the right password waits: the account is under attack
+    assert "Retry-After" in response
 
 
 def test_session_writes_need_csrf(topology, make_user):

@@ -34,12 +34,17 @@ start() {
         local pwfile; pwfile=$(mktemp)
         cp "$LOCAL/db_password" "$pwfile"
         [ ${#RUNAS[@]} -eq 0 ] || chown postgres: "$pwfile"
-        as_db "$PGBIN/initdb" -D "$data" -U archive --pwfile="$pwfile" --auth-local=scram-sha-256 \
+        # The socket lives in the 0700 data directory, so only the cluster's own OS user (and root) can reach it:
+        # trusted there, it lets this script reset a lost password. TCP connections need the password.
+        as_db "$PGBIN/initdb" -D "$data" -U archive --pwfile="$pwfile" --auth-local=trust \
             --auth-host=scram-sha-256 -E UTF8 --locale=C.UTF-8 >/dev/null
         rm -f "$pwfile"
-        [ "$data" = "$LOCAL/pgdata" ] || ln -sfn "$data" "$LOCAL/pgdata"
     fi
-    if ! as_db "$PGBIN/pg_ctl" -D "$data" status >/dev/null 2>&1; then
+    [ "$data" = "$LOCAL/pgdata" ] || ln -sfn "$data" "$LOCAL/pgdata"
+    if as_db "$PGBIN/pg_ctl" -D "$data" status >/dev/null 2>&1; then
+        PORT=$(sed -n 4p "$data/postmaster.pid")  # already running: its port, whatever .local says
+        echo "$PORT" > "$LOCAL/db_port"
+    else
         # Another server (another clone's cluster, a system one) may hold the port: take the next free one.
         while (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null; do PORT=$((PORT + 1)); done
         echo "$PORT" > "$LOCAL/db_port"
@@ -47,9 +52,17 @@ start() {
             -o "-p $PORT -k $data -c listen_addresses=127.0.0.1 -c max_connections=200 -c shared_buffers=256MB -c fsync=${LOCAL_DB_FSYNC:-on}" \
             start >/dev/null
     fi
-    PGPASSWORD=$(cat "$LOCAL/db_password") "$PGBIN/psql" -h 127.0.0.1 -p "$PORT" -U archive -d postgres -tAq \
+    if [ ! -s "$LOCAL/db_password" ]; then
+        # A cluster kept from an earlier clone at this path: give it a new password through the trusted socket.
+        echo "Setting a new password on the existing local cluster"
+        (umask 077; head -c 24 /dev/urandom | base64 | tr -d '/+=' > "$LOCAL/db_password")
+        as_db "$PGBIN/psql" -w -h "$data" -p "$PORT" -U archive -d postgres -q \
+            -c "ALTER ROLE archive PASSWORD '$(cat "$LOCAL/db_password")'"
+    fi
+    # -w: never prompt for a password (CI has no terminal); a wrong one fails at once.
+    PGPASSWORD=$(cat "$LOCAL/db_password") "$PGBIN/psql" -w -h 127.0.0.1 -p "$PORT" -U archive -d postgres -tAq \
         -c "SELECT 1 FROM pg_database WHERE datname = 'archive'" | grep -q 1 || \
-        PGPASSWORD=$(cat "$LOCAL/db_password") "$PGBIN/createdb" -h 127.0.0.1 -p "$PORT" -U archive archive
+        PGPASSWORD=$(cat "$LOCAL/db_password") "$PGBIN/createdb" -w -h 127.0.0.1 -p "$PORT" -U archive archive
 }
 
 stop() {

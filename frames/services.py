@@ -8,17 +8,20 @@ from dataclasses import dataclass
 from typing import BinaryIO
 
 from django.conf import settings
+from django.core.cache import cache
 from django.db import InterfaceError, OperationalError, connections, transaction
 from django.utils import timezone
 from rest_framework.exceptions import ValidationError
 
 from archive.exceptions import Conflict, ServiceUnavailable
-from archive.filestore import FileStoreUnavailable, get_filestore
+from archive.filestore import FileStoreNotFound, FileStoreUnavailable, get_filestore
 from archive.messaging import PublishFailed, get_publisher
 from authentication import portal
 from frames import fitsmeta
+from frames.models import AggregateSnapshot, FileDeletion, Frame, OutboxMessage, Thumbnail, Version
 from frames.paths import store_path
-from frames.serializers import ONLY_FITS_FILES, FrameIngestSerializer, footprint_geometry
+from frames.selectors import AGGREGATE_CACHE_KEY, AGGREGATE_COLUMNS
+from frames.serializers import ONLY_FITS_FILES, FrameIngestSerializer, footprint_geometry, format_millis
 
 logger = logging.getLogger(__name__)
 
@@ -331,7 +334,6 @@ def file_md5(fileobj: BinaryIO) -> tuple[str, int]:
 
 
 def _archived_frame(md5: str) -> int | None:
-    from frames.models import Version
 
     return Version.objects.using(WRITER).filter(md5=md5).values_list("frame_id", flat=True).first()
 
@@ -349,7 +351,6 @@ def _storage_class(observation_date: datetime.datetime) -> str | None:
 
 def _discard_stored(*, path: str, key: str) -> None:
     """Remove a version whose ingest failed, unless its row was committed after all (then the file is needed)."""
-    from frames.models import Version
 
     store = get_filestore()
     try:
@@ -458,12 +459,6 @@ def fits_ingest(
 def aggregates_rebuild(*, timeout_ms: int | None = None) -> dict:
     """One pass over frames with an observation date: distinct values per column, and the proposals that have a
     public frame. Written to the cache (no expiry) and to the snapshot row."""
-    from django.core.cache import cache
-    from django.utils import timezone
-
-    from frames.models import AggregateSnapshot
-    from frames.selectors import AGGREGATE_CACHE_KEY, AGGREGATE_COLUMNS
-    from frames.serializers import format_millis
 
     columns = list(AGGREGATE_COLUMNS.values())
     values: dict[str, set] = {name: set() for name in AGGREGATE_COLUMNS}
@@ -492,10 +487,6 @@ def aggregates_rebuild(*, timeout_ms: int | None = None) -> dict:
 
 def aggregates_note_frame(*, values: dict) -> None:
     """Add a newly ingested frame's values to the cached aggregate at once (the next rebuild repairs a lost update)."""
-    from django.core.cache import cache
-    from django.utils import timezone
-
-    from frames.selectors import AGGREGATE_CACHE_KEY, AGGREGATE_COLUMNS
 
     data = cache.get(AGGREGATE_CACHE_KEY)
     if data is None or not values.get("observation_date"):
@@ -525,7 +516,6 @@ def _retry_delay(attempts: int) -> datetime.timedelta:
 def outbox_publish_inline(*, message: dict) -> bool:
     """The after-commit attempt of an ingest: publish, then delete the row. A failure leaves the row for the drain
     and never reaches the ingest's caller; while the broker is known to be down, no attempt is made at all."""
-    from frames.models import OutboxMessage
 
     publisher = get_publisher()
     if publisher.circuit_open:
@@ -551,7 +541,6 @@ def outbox_publish(*, due_only: bool = True, batch_size: int = DRAIN_BATCH_SIZE)
     Rows are claimed with FOR UPDATE SKIP LOCKED, so concurrent drains (several workers, the command) never publish
     the same row twice at once. `due_only=False` also takes rows still backing off (draining on demand).
     """
-    from frames.models import OutboxMessage
 
     publisher = get_publisher()
     published = failed = 0
@@ -589,7 +578,6 @@ def outbox_publish(*, due_only: bool = True, batch_size: int = DRAIN_BATCH_SIZE)
 def frames_delete(*, frames) -> dict:
     """Delete frames with their versions, headers, thumbnails and links, placeholders left unlinked, and queue the
     deletion of every stored object version; the files go only after the commit (spec §11)."""
-    from frames.models import FileDeletion, Frame, Thumbnail, Version
 
     ids = list(frames.values_list("id", flat=True)) if hasattr(frames, "values_list") else [f.id for f in frames]
     if not ids:
@@ -619,7 +607,6 @@ def frames_delete(*, frames) -> dict:
 
 
 def thumbnail_delete(*, thumbnail) -> None:
-    from frames.models import FileDeletion
 
     with transaction.atomic(using=WRITER):
         thumbnail.delete(using=WRITER)
@@ -631,8 +618,6 @@ def thumbnail_delete(*, thumbnail) -> None:
 
 def file_deletions_process(*, batch_size: int = 500) -> dict:
     """Delete the queued object versions from the store; failures stay queued and back off (beat, every 60 s)."""
-    from archive.filestore import FileStoreNotFound, get_filestore
-    from frames.models import FileDeletion
 
     store = get_filestore()
     deleted = failed = 0
@@ -665,7 +650,6 @@ def file_deletions_process(*, batch_size: int = 500) -> dict:
 
 def guide_frames_expired(*, days: int = 365, site: str | None = None):
     """Guide-camera frames observed at least `days` ago, except those of GUIDE_CAMERAS_TO_PERSIST."""
-    from frames.models import Frame
 
     cutoff = timezone.now() - datetime.timedelta(days=days)
     frames = Frame.objects.using(WRITER).filter(configuration_type="GUIDE", observation_date__lte=cutoff)
@@ -678,13 +662,12 @@ def guide_frames_expired(*, days: int = 365, site: str | None = None):
 
 def frames_delete_in_batches(*, frames, batch_size: int = 1000, progress=None) -> dict:
     """Delete a (possibly huge) selection a batch at a time, each batch its own transaction."""
+
     totals = {"frames": 0, "files": 0}
     while True:
         ids = list(frames.order_by("id").values_list("id", flat=True)[:batch_size])
         if not ids:
             return totals
-        from frames.models import Frame
-
         result = frames_delete(frames=Frame.objects.using(WRITER).filter(id__in=ids))
         totals["frames"] += result["frames"]
         totals["files"] += result["files"]

@@ -108,10 +108,9 @@ def test_a_broker_outage_loses_nothing(superuser_client, broker, consumer):
         elapsed = time.monotonic() - started
         assert statuses == [201] * 50
         assert OutboxMessage.objects.count() == 50
-        # The circuit spares all but the first ingest the connection timeout.
-        assert elapsed < 30
+        # The circuit spares the ingests after a failure the broker's timeout: one inline attempt per 30 s at most.
         failed = OutboxMessage.objects.filter(attempts__gt=0)
-        assert failed.count() >= 1
+        assert 1 <= failed.count() <= 1 + int(elapsed // 30)
         assert all(message.last_error for message in failed)
     finally:
         broker.start()

@@ -253,10 +253,42 @@ S3_CREDENTIALS = {
     "AWS_SECRET_ACCESS_KEY": "bench-secret-key",
     "AWS_DEFAULT_REGION": "us-west-2",
 }
+BUCKET = "archive-bench"
+
+
+def s3_environment(endpoint: str) -> dict[str, str]:
+    """The application's settings for the S3 store on the moto endpoint (as a deployment sets them)."""
+    return {**S3_CREDENTIALS, "FILESTORE_TYPE": "s3", "AWS_BUCKET": BUCKET, "S3_ENDPOINT_URL": endpoint}
 
 
 @contextlib.contextmanager
-def moto_s3(bucket: str):
+def in_process_store(environment: dict[str, str] | None):
+    """This process's application on the store of `environment` (the S3 one), as its servers are; None: local."""
+    if not environment:
+        yield
+        return
+    from django.test import override_settings
+
+    from archive.filestore import reset_filestore
+
+    saved = {name: os.environ.get(name) for name in S3_CREDENTIALS}
+    os.environ.update(S3_CREDENTIALS)  # boto3 reads credentials from the environment
+    names = ("FILESTORE_TYPE", "AWS_BUCKET", "S3_ENDPOINT_URL", "AWS_DEFAULT_REGION")
+    try:
+        with override_settings(**{name: environment[name] for name in names}):
+            reset_filestore()
+            yield
+    finally:
+        reset_filestore()
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
+@contextlib.contextmanager
+def moto_s3(bucket: str = BUCKET):
     """A moto S3 server on a free loopback port with one versioned bucket; yields (endpoint, boto3 client)."""
     import boto3
 
@@ -406,6 +438,45 @@ class Stopwatch:
     @property
     def elapsed(self) -> float:
         return time.perf_counter() - self.start
+
+
+# --- profiles -------------------------------------------------------------------------------------------------------
+
+
+def profile_cumulative(stats, filename: str, name: str) -> float:
+    """Seconds spent in (and under) the functions `name` of files ending with `filename`, in a pstats.Stats."""
+    return sum(
+        values[3] for (file, _, function), values in stats.stats.items() if function == name and file.endswith(filename)
+    )
+
+
+def profile_stages(stats, stages: list[tuple[str, float]], count: int) -> list[dict]:
+    """Milliseconds per request and share of the profiled time for each (label, seconds) stage, and the rest."""
+    total = stats.total_tt
+    stages = [*stages, ("the rest: HTTP handling, middleware, DRF dispatch", total - sum(s for _, s in stages))]
+    return [
+        {"stage": label, "ms_per_request": round(1000 * seconds / count, 2), "percent": round(100 * seconds / total, 1)}
+        for label, seconds in stages
+    ]
+
+
+def _function_name(function: tuple) -> str:
+    filename, line, name = function
+    return f"{name} ({filename.split('site-packages/')[-1]}:{line})" if filename != "~" else name
+
+
+def profile_top(stats, count: int = 12) -> list[dict]:
+    """The functions with the most own time, as shares of the profiled time."""
+    rows = sorted(stats.stats.items(), key=lambda item: item[1][2], reverse=True)[:count]
+    return [
+        {"function": _function_name(function), "own_percent": round(100 * values[2] / stats.total_tt, 1)}
+        for function, values in rows
+    ]
+
+
+def print_stages(stages: list[dict]) -> None:
+    for stage in stages:
+        say(f"    {stage['percent']:5.1f} %  {stage['ms_per_request']:6.2f} ms  {stage['stage']}")
 
 
 # --- output ---------------------------------------------------------------------------------------------------------

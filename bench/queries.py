@@ -2,14 +2,18 @@
 
 Each query of issue 8 is asked at least 50 times (`--requests`), anonymously and as a proposal member (token auth),
 with parameters drawn from the generated data (other days, points, basenames each time) so that no cache flatters
-it. Then the statements each request runs are captured by making the same requests in-process (Django's test client
-on the same database) and timed with EXPLAIN (ANALYZE): "SQL main" is the request's statement on frames (the page,
-the frame), "SQL all" the sum over every statement of the request, "ratio" the HTTP time over the latter. The plans of
-the spatial queries are printed, and whether they use the GiST index.
+it. The server runs as deployed: the S3 store (a moto endpoint), so that every frame's URL is a presigned S3 URL.
+Then the statements each request runs are captured by making the same requests in-process (Django's test client
+on the same database and store) and timed with EXPLAIN (ANALYZE): "SQL main" is the request's statement on frames
+(the page, the frame), "SQL all" the sum over every statement of the request, "ratio" the HTTP time over the
+latter. The plans of the spatial queries are printed, with whether they use the GiST index, and a profile of a list
+page shows where the rest of its time goes.
 """
 
 import argparse
+import cProfile
 import datetime
+import pstats
 import re
 import time
 from dataclasses import dataclass, field
@@ -19,17 +23,24 @@ import requests
 
 from bench import dataset
 from bench.common import (
+    Stopwatch,
     add_database_argument,
     bench_users,
     configure_django,
     connect,
     gunicorn,
     heading,
+    in_process_store,
     latency_summary,
+    moto_s3,
     percentile,
+    print_stages,
     print_table,
+    profile_cumulative,
+    profile_stages,
     record,
     require_dataset,
+    s3_environment,
     say,
     verdict,
 )
@@ -250,13 +261,14 @@ def main_statement(statements: list[str]) -> int | None:
 
 
 def measure_sql(cursor, query: Query, captured: list[list[str]]) -> None:
-    totals, mains, indexes, counts = [], [], set(), []
+    totals, mains, indexes, counts, jit = [], [], set(), [], 0
     for statements in captured:
         times = []
         main = main_statement(statements)
         for number, statement in enumerate(statements):
             milliseconds, plan = explain(cursor, statement)
             times.append(milliseconds)
+            jit += bool(plan and "JIT" in plan)
             if number == main:
                 mains.append(milliseconds)
                 indexes |= index_names(plan)
@@ -269,6 +281,7 @@ def measure_sql(cursor, query: Query, captured: list[list[str]]) -> None:
         "all_p50_ms": round(percentile(totals, 50), 3),
         "all_p95_ms": round(percentile(totals, 95), 3),
         "indexes": sorted(indexes),
+        "jit_statements": jit,  # statements PostgreSQL compiled with JIT (costly at this size)
     }
     if query.name in SPATIAL and captured and main_statement(captured[0]) is not None:
         _, query.sql["plan"] = explain(cursor, captured[0][main_statement(captured[0])], text=True)
@@ -308,8 +321,7 @@ def _measure_all_http(base_url: str, users: dict, plans: dict) -> None:
             say(f"  {user:9s} {query.name:30s} p50 {http['p50_ms']:7.1f} ms  p95 {http['p95_ms']:7.1f} ms")
 
 
-def _measure_all_sql(database: str, cursor, users: dict, plans: dict) -> None:
-    configure_django(database)
+def _measure_all_sql(cursor, users: dict, plans: dict) -> None:
     from django.test import Client
 
     client = Client(HTTP_HOST="127.0.0.1")
@@ -318,11 +330,81 @@ def _measure_all_sql(database: str, cursor, users: dict, plans: dict) -> None:
             measure_sql(cursor, query, capture_statements(client, query, headers))
 
 
+# --- where a page's time goes ------------------------------------------------------------------------------------
+
+PAGE_STAGES = (
+    ("filters (django-filter) and queryset", "frames/selectors.py", "frame_list"),
+    ("page query and count", "archive/pagination.py", "paginate_queryset"),
+    ("versions and links of the page (2 queries)", "frames/selectors.py", "attach_related"),
+    ("download URLs (one signature a frame)", "frames/links.py", "version_url"),
+    ("footprints as GeoJSON (GEOS -> OGR -> JSON)", "frames/serializers.py", "_area_geojson"),
+    ("JSON rendering", "rest_framework/renderers.py", "render"),
+)
+PROFILED_PAGES = 30
+
+
+def profile_page(path: str = "/frames/") -> dict:
+    """In-process cProfile of a list page: where its time goes, besides the SQL."""
+    from django.test import Client
+
+    client = Client(HTTP_HOST="127.0.0.1")
+    for _ in range(WARMUP):
+        client.get(path)
+    with Stopwatch() as watch:
+        for _ in range(PROFILED_PAGES):
+            client.get(path)
+    profiler = cProfile.Profile()
+    profiler.enable()
+    for _ in range(PROFILED_PAGES):
+        client.get(path)
+    profiler.disable()
+    stats = pstats.Stats(profiler)
+    stages = [(label, profile_cumulative(stats, filename, name)) for label, filename, name in PAGE_STAGES]
+    representation = profile_cumulative(stats, "frames/serializers.py", "frame_representation")
+    urls, footprints = stages[3][1], stages[4][1]
+    stages.insert(5, ("the rest of each frame's representation", representation - urls - footprints))
+    return {
+        "path": path,
+        "ms_per_page_in_process": round(1000 * watch.seconds / PROFILED_PAGES, 2),
+        "stages": profile_stages(stats, stages, PROFILED_PAGES),
+    }
+
+
+def per_frame_costs() -> dict:
+    """Microseconds of the per-frame work of a page (best of 3 x 2,000): a download URL, a footprint's GeoJSON."""
+    from django.test import RequestFactory
+
+    from frames.links import DownloadLinks
+    from frames.models import Frame, Version
+    from frames.serializers import _area_geojson
+
+    version = Version.objects.select_related("frame").first()
+    links = DownloadLinks(RequestFactory().get("/frames/", HTTP_HOST="127.0.0.1"))
+
+    def best(function) -> float:
+        timings = []
+        for _ in range(3):
+            with Stopwatch() as watch:
+                for _ in range(2000):
+                    function()
+            timings.append(watch.seconds / 2000 * 1e6)
+        return round(min(timings), 1)
+
+    frame = Frame.objects.filter(area__isnull=False).first()
+    return {
+        f"{links.store.kind}_download_url_us": best(lambda: links.version_url(version.frame, version)),
+        "footprint_geojson_us": best(lambda: _area_geojson(frame)),
+    }
+
+
+# --- the benchmark ----------------------------------------------------------------------------------------------------
+
+
 def run(database: str, *, count: int) -> dict:
     info = require_dataset(database)
     tokens = bench_users(database)
     users = {"anonymous": {}, "member": {"HTTP_AUTHORIZATION": f"Token {tokens['member']}"}}
-    heading(f"Queries at {info['frames']:,} frames: {count} requests each (+{WARMUP} warm-up), gunicorn -w 2")
+    heading(f"Queries at {info['frames']:,} frames: {count} requests each (+{WARMUP} warm-up), gunicorn -w 2, S3 URLs")
     connection = connect(database)
     try:
         with connection.cursor() as cursor:
@@ -331,10 +413,17 @@ def run(database: str, *, count: int) -> dict:
                 for user in users
             }
             connection.rollback()
-            with gunicorn(database, name="queries") as server:
-                _measure_all_http(server.url, users, plans)
-            say("  capturing the statements in-process and timing them with EXPLAIN (ANALYZE)")
-            _measure_all_sql(database, cursor, users, plans)
+            with moto_s3() as (endpoint, _):
+                environment = s3_environment(endpoint)
+                with gunicorn(database, name="queries", **environment) as server:
+                    _measure_all_http(server.url, users, plans)
+                say("  capturing the statements in-process and timing them with EXPLAIN (ANALYZE); profiling a page")
+                configure_django(database)
+                with in_process_store(environment):
+                    _measure_all_sql(cursor, users, plans)
+                    page = profile_page()
+                    costs = per_frame_costs()
+            costs.update(per_frame_costs())  # and the local store's signed links, for comparison
             gist = gist_indexes(cursor)
     finally:
         connection.close()
@@ -344,11 +433,14 @@ def run(database: str, *, count: int) -> dict:
         for query in plans["anonymous"]
         if query.name in SPATIAL
     }
-    print_results(rows, spatial)
-    return {"requests_per_query": count, "workers": 2, "rows": rows, "spatial": spatial}
+    results = {"requests_per_query": count, "workers": 2, "store": "s3 (moto)", "rows": rows, "spatial": spatial}
+    results.update({"page_profile": page, "per_frame_us": costs})
+    print_results(results)
+    return results
 
 
-def print_results(rows: list[dict], spatial: dict) -> None:
+def print_results(results: dict) -> None:
+    rows, spatial = results["rows"], results["spatial"]
     say("")
     print_table(
         rows,
@@ -374,6 +466,11 @@ def print_results(rows: list[dict], spatial: dict) -> None:
         say(f"\n  Plan of '{name}' (anonymous, first request); GiST index used: {'yes' if data['uses_gist'] else 'NO'}")
         for line in (data["plan"] or "").splitlines():
             say("    " + line)
+    page = results["page_profile"]
+    say(f"\n  Where a page of {page['path']} goes (anonymous, in-process, {page['ms_per_page_in_process']} ms a page):")
+    print_stages(page["stages"])
+    costs = ", ".join(f"{name} {value}" for name, value in results["per_frame_us"].items())
+    say(f"  Per frame of a page (microseconds): {costs}")
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -13,6 +13,12 @@ def _table(rows: list[list], header: list[str]) -> list[str]:
     return lines + [""]
 
 
+def _stages(stages: list[dict], unit: str) -> list[str]:
+    return _table(
+        [[stage["stage"], stage["ms_per_request"], stage["percent"]] for stage in stages], ["stage", unit, "%"]
+    )
+
+
 def _scale(section: dict) -> str:
     frames = section.get("scale_frames")
     return f"at {frames:,} frames" if frames else "(no generated archive)"
@@ -83,6 +89,17 @@ def _queries(section: dict) -> list[str]:
     lines += _table(rows, header)
     for name, data in section.get("spatial", {}).items():
         lines.append(f"- `{name}` uses the GiST index: {'yes' if data['uses_gist'] else '**no**'}")
+    page = section.get("page_profile")
+    if page:
+        lines += [
+            "",
+            f"Where the time of a page of `{page['path']}` goes (anonymous, in-process, "
+            f"{page['ms_per_page_in_process']} ms a page unprofiled; cProfile):",
+            "",
+            *_stages(page["stages"], "ms per page (profiled)"),
+        ]
+        costs = ", ".join(f"{name} {value}" for name, value in section["per_frame_us"].items())
+        lines.append(f"Per frame of a page, in microseconds: {costs}.")
     return lines + [""]
 
 
@@ -126,8 +143,7 @@ def _ingest(section: dict) -> list[str]:
         "Where a POST's time goes (cProfile):"
     )
     lines.append("")
-    rows = [[stage["stage"], stage["ms_per_post"], stage["percent"]] for stage in profile["stages"]]
-    return lines + _table(rows, ["stage", "ms per POST (profiled)", "%"])
+    return lines + _stages(profile["stages"], "ms per POST (profiled)")
 
 
 def _downloads(section: dict) -> list[str]:

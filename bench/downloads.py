@@ -22,8 +22,8 @@ import requests
 
 from bench import dataset
 from bench.common import (
+    BUCKET,
     FILES_DIR,
-    S3_CREDENTIALS,
     RssSampler,
     Stopwatch,
     add_database_argument,
@@ -35,6 +35,7 @@ from bench.common import (
     print_table,
     record,
     require_dataset,
+    s3_environment,
     say,
     verdict,
 )
@@ -46,7 +47,6 @@ FILES = 20
 FILE_BYTES = 50 * MB
 CHUNK = 1024 * 1024
 STREAM = 5  # the night of these frames: after the ingest benchmark's
-BUCKET = "archive-bench"
 TARGET_SHARE_OF_RAW = 0.8
 TARGET_RSS_GROWTH_MB = 100
 ZIP_SERVER_TIMEOUT = 600  # long enough for any store here: the measurement must not be cut short
@@ -239,11 +239,10 @@ def local_run(database: str, info: dict, token: str) -> tuple[dict, dict]:
 
 def s3_run(database: str, info: dict, token: str) -> dict:
     records = batch(info, STREAM, FILES)
-    with moto_s3(BUCKET) as (endpoint, client):
+    with moto_s3() as (endpoint, client):
         say("  uploading to moto")
         store_in_s3(info, records, client)
-        s3_env = {**S3_CREDENTIALS, "FILESTORE_TYPE": "s3", "AWS_BUCKET": BUCKET, "S3_ENDPOINT_URL": endpoint}
-        with gunicorn(database, name="downloads-s3", timeout=ZIP_SERVER_TIMEOUT, **s3_env) as server:
+        with gunicorn(database, name="downloads-s3", timeout=ZIP_SERVER_TIMEOUT, **s3_environment(endpoint)) as server:
             ids, urls = register(server.url, token, records)
             raw = raw_s3(records, client)
             zipped = download_zip(server, token, ids)

@@ -12,6 +12,7 @@ import datetime
 import io
 import json
 import queue
+import resource
 import threading
 
 from psycopg2 import sql
@@ -355,6 +356,7 @@ def generate(*, frames: int, seed: int, database: str, end: datetime.datetime) -
             connection.close()
         bench_users(database)
     info["total_seconds"] = round(total.seconds, 1)
+    info["generator_peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
     print_figures(info)
     return info
 
@@ -369,7 +371,8 @@ def print_figures(info: dict) -> None:
     )
     say(
         f"  VACUUM ANALYZE {info['vacuum_analyze_seconds']} s; cacheaggregates {info['cacheaggregates_seconds']} s; "
-        f"{info['header_keys']} header keys a frame; {info['link_rows']:,} link rows"
+        f"{info['header_keys']} header keys a frame; {info['link_rows']:,} link rows; "
+        f"generator's peak memory {info.get('generator_peak_rss_mb')} MB"
     )
     say(
         f"  database {human_bytes(sizes['database_bytes'])} "

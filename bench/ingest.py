@@ -32,7 +32,11 @@ from bench.common import (
     gunicorn,
     heading,
     latency_summary,
+    print_stages,
     print_table,
+    profile_cumulative,
+    profile_stages,
+    profile_top,
     record,
     require_dataset,
     say,
@@ -269,42 +273,17 @@ def profile_in_process(database: str, token: str, bodies: list[dict]) -> dict:
         "commits_per_post": commits,
         "frames_per_second_in_process": round(len(timed) / watch.seconds, 1),
         "stages": _profile_stages(stats, len(profiled)),
-        "top": _profile_top(stats),
+        "top": profile_top(stats),
     }
 
 
-def _function_name(function: tuple) -> str:
-    filename, line, name = function
-    return f"{name} ({filename.split('site-packages/')[-1]}:{line})" if filename != "~" else name
-
-
-def _cumulative(stats: pstats.Stats, filename: str, name: str) -> float:
-    return sum(
-        values[3] for (file, _, function), values in stats.stats.items() if function == name and file.endswith(filename)
-    )
-
-
 def _profile_stages(stats: pstats.Stats, posts: int) -> list[dict]:
-    """Milliseconds per POST and share of the request for each stage; the view's remainder is the response (the
-    frame, its versions and links read again, and the record built)."""
-    total = stats.total_tt
-    stages = [(label, _cumulative(stats, filename, name)) for label, filename, name in PROFILE_STAGES]
-    view, validation, ingest = (_cumulative(stats, *key) for key in (VIEW, VALIDATION, INGEST))
+    """The stages of a POST; the view's remainder is the response (the frame, its versions and links read again,
+    and the record built)."""
+    stages = [(label, profile_cumulative(stats, filename, name)) for label, filename, name in PROFILE_STAGES]
+    view, validation, ingest = (profile_cumulative(stats, *key) for key in (VIEW, VALIDATION, INGEST))
     stages.append(("response: frame, versions, links read again; record", view - validation - ingest))
-    stages.append(("the rest: HTTP handling, middleware, DRF dispatch", total - sum(seconds for _, seconds in stages)))
-    return [
-        {"stage": label, "ms_per_post": round(1000 * seconds / posts, 2), "percent": round(100 * seconds / total, 1)}
-        for label, seconds in stages
-    ]
-
-
-def _profile_top(stats: pstats.Stats, count: int = 12) -> list[dict]:
-    total = stats.total_tt
-    rows = sorted(stats.stats.items(), key=lambda item: item[1][2], reverse=True)[:count]
-    return [
-        {"function": _function_name(function), "own_percent": round(100 * values[2] / total, 1)}
-        for function, values in rows
-    ]
+    return profile_stages(stats, stages, posts)
 
 
 # --- the benchmark ----------------------------------------------------------------------------------------------------
@@ -393,8 +372,7 @@ def print_results(results: dict) -> None:
         f"{profile['statements_per_post']} statements and {profile['commits_per_post']} COMMITs per POST. "
         "Where a POST's time goes (cProfile):"
     )
-    for stage in profile["stages"]:
-        say(f"    {stage['percent']:5.1f} %  {stage['ms_per_post']:6.2f} ms  {stage['stage']}")
+    print_stages(profile["stages"])
     say("  The statements of one POST:")
     for statement in profile["statements"]:
         say(f"    {statement}")

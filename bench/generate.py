@@ -68,7 +68,7 @@ TABLES = (
     ("frames_frame_related_frames", LINK_COLUMNS),
 )
 SEQUENCES = ("frames_frame", "frames_version", "frames_headers", "frames_frame_related_frames")
-# The frames the benchmarks add (ingest, downloads) are removed again by id: the tables that refer to frames.
+# What was generated, and the load's own figures: later runs reuse the archive and still report them.
 DATASET_TABLE = (
     "CREATE TABLE IF NOT EXISTS bench_dataset (generated_at timestamptz NOT NULL DEFAULT now(), info jsonb NOT NULL)"
 )

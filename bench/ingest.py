@@ -89,12 +89,15 @@ def post_all(base_url: str, token: str, bodies: list[dict], clients: int) -> dic
             except queue.Empty:
                 return
             start = time.perf_counter()
-            response = session.post(base_url + "/frames/", data=body, timeout=60)
+            try:
+                status = session.post(base_url + "/frames/", data=body, timeout=60).status_code
+            except requests.RequestException as exc:
+                status = type(exc).__name__
             elapsed = time.perf_counter() - start
             with lock:
                 latencies.append(elapsed)
-                if response.status_code != 201:
-                    failures[response.status_code] = failures.get(response.status_code, 0) + 1
+                if status != 201:
+                    failures[status] = failures.get(status, 0) + 1
 
     threads = [threading.Thread(target=client) for _ in range(clients)]
     with Stopwatch() as watch:
@@ -201,15 +204,22 @@ def floor(database: str, records: list[dict], writers: int) -> dict:
     for record_ in records:
         shares[dataset.INSTRUMENTS.index((record_["site_id"], record_["instrument_id"])) % writers].append(record_)
     latencies: list[float] = []
-    threads = [
-        threading.Thread(target=lambda part=part: latencies.extend(_write_one_by_one(database, part, links)))
-        for part in shares
-    ]
+    errors: list[BaseException] = []
+
+    def writer(part: list[dict]) -> None:
+        try:
+            latencies.extend(_write_one_by_one(database, part, links))
+        except BaseException as exc:  # re-raised below, once every writer has stopped
+            errors.append(exc)
+
+    threads = [threading.Thread(target=writer, args=(part,)) for part in shares]
     with Stopwatch() as watch:
         for thread in threads:
             thread.start()
         for thread in threads:
             thread.join()
+    if errors:
+        raise errors[0]
     return {
         "writers": writers,
         "frames": len(latencies),

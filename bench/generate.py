@@ -135,7 +135,8 @@ def copy_texts(records: list[dict]) -> list[str]:
 def copy_into(cursor, texts: list[str]) -> None:
     for (table, columns), text in zip(TABLES, texts, strict=True):
         statement = f"COPY {table} ({', '.join(columns)}) FROM STDIN"
-        cursor.copy_expert(statement, io.StringIO(text))
+        # Bytes, not a StringIO: that would hold the text as 4 bytes a character while COPY reads it.
+        cursor.copy_expert(statement, io.BytesIO(text.encode("ascii")))
 
 
 def row_count(texts: list[str]) -> int:
@@ -407,6 +408,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--end-date", type=parse_end, default=None, help="last day of observations (default today)")
     add_database_argument(parser)
     args = parser.parse_args(argv)
+    check_database_name(args.database)
     info = generate(frames=args.frames, seed=args.seed, database=args.database, end=args.end_date or default_end())
     record("generate", info, database=args.database)
 

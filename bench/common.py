@@ -527,11 +527,12 @@ def verdict(value: float | None, target: float, *, at_least: bool = False) -> st
 
 
 def human_bytes(count: float) -> str:
-    for unit in ("B", "kB", "MB", "GB", "TB"):
-        if abs(count) < 1024 or unit == "TB":
-            return f"{count:.1f} {unit}" if unit != "B" else f"{int(count)} B"
-        count /= 1024
-    return f"{count:.1f} TB"
+    """Decimal units, as every MB of the benchmarks (10^6 bytes)."""
+    for unit in ("B", "kB", "MB", "GB"):
+        if abs(count) < 1000 or unit == "GB":
+            return f"{int(count)} B" if unit == "B" else f"{count:.2f} {unit}"
+        count /= 1000
+    return f"{count:.2f} GB"
 
 
 def machine() -> dict:

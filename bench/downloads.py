@@ -165,6 +165,7 @@ def download_zip(server, token: str, ids: list[int], *, max_mb_per_second=None, 
     """POST /frames/zip/ and read the answer to its end (or for `limit_s`), sampling the workers' RSS meanwhile."""
     total = 0
     complete = broken = False
+    framing = None
     with RssSampler(server.worker_pids()) as rss, Stopwatch() as watch:
         try:
             response = requests.post(
@@ -175,6 +176,7 @@ def download_zip(server, token: str, ids: list[int], *, max_mb_per_second=None, 
                 timeout=120,
             )
             response.raise_for_status()
+            framing = "Content-Length" if "Content-Length" in response.headers else "chunked, no Content-Length"
             for chunk in response.iter_content(CHUNK):
                 total += len(chunk)
                 if max_mb_per_second:
@@ -190,6 +192,7 @@ def download_zip(server, token: str, ids: list[int], *, max_mb_per_second=None, 
         "bytes": total,
         "complete": complete,
         "broken": broken,
+        "framing": framing,
         "seconds": round(watch.seconds, 2),
         "mb_per_second": round(total / MB / watch.seconds, 1),
         "peak_rss_growth_mb": round(rss.growth_mb, 1),
@@ -206,6 +209,7 @@ def _compare(store: str, raw: dict, zipped: dict, each: dict) -> dict:
         "store": store,
         "zip_bytes": zipped["bytes"],
         "zip_complete": zipped["complete"],
+        "zip_framing": zipped["framing"],
         "zip_mb_per_second": zipped["mb_per_second"],
         "raw_mb_per_second": raw["mb_per_second"],
         "urls_mb_per_second": each["mb_per_second"],

@@ -179,6 +179,8 @@ def _downloads(section: dict) -> list[str]:
         "verdict",
     ]
     lines += _table(rows, header)
+    framings = ", ".join(f"{s['store']}: {s.get('zip_framing')}" for s in section["stores"])
+    lines.append(f"- Zip responses sent as: {framings}.")
     slow = section["slow_client"]
     outcome = "cut short by the server" if slow["broken"] else ("complete" if slow["complete"] else "still streaming")
     lines.append(

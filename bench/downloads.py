@@ -259,6 +259,7 @@ def run(database: str) -> dict:
     token = bench_users(database)["admin"]
     heading(f"Downloads: a zip of {FILES} x {FILE_BYTES // MB} MB files from the local store and from S3 (moto)")
     reset_to_generated(database)
+    shutil.rmtree(FILES_DIR, ignore_errors=True)  # files an interrupted run may have left
     try:
         say("  writing the files to the local store")
         local, slow = local_run(database, info, token)

@@ -8,7 +8,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 PYTEST_WORKERS ?= 2
 
-.PHONY: run test lint setup setup-dev db stop migrate superuser ingester-venv fmt
+.PHONY: run test lint setup setup-dev db stop migrate superuser ingester-venv fmt bench
 
 setup:
 	@scripts/bootstrap.sh
@@ -39,6 +39,12 @@ ingester-venv:
 
 test: setup-dev db ingester-venv
 	@$(PY) -m pytest -n $(PYTEST_WORKERS) $(PYTEST_ARGS)
+
+# Benchmarks (issue 8; never part of `make test`): BENCH_FRAMES chooses the scale, BENCH_REGENERATE=1 forces a new
+# archive. Results go to bench/results/latest.md and latest.json.
+BENCH_FRAMES ?= 1000000
+bench: setup-dev db
+	@$(PY) -m bench --frames $(BENCH_FRAMES) $(if $(filter 1,$(BENCH_REGENERATE)),--regenerate)
 
 lint: setup-dev
 	@$(PY) -m ruff check .

@@ -1,0 +1,265 @@
+"""`python -m bench.report`: bench/results/latest.md, the table of figures and targets, from latest.json."""
+
+import json
+
+from bench.common import RESULTS_DIR, human_bytes
+
+MB = 1_000_000
+
+
+def _table(rows: list[list], header: list[str]) -> list[str]:
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    lines += ["| " + " | ".join("-" if cell is None else str(cell) for cell in row) + " |" for row in rows]
+    return lines + [""]
+
+
+def _stages(stages: list[dict], unit: str) -> list[str]:
+    return _table(
+        [[stage["stage"], stage["ms_per_request"], stage["percent"]] for stage in stages], ["stage", unit, "%"]
+    )
+
+
+def _scale(section: dict) -> str:
+    frames = section.get("scale_frames")
+    return f"at {frames:,} frames" if frames else "(no generated archive)"
+
+
+def _header(results: dict) -> list[str]:
+    machine = results.get("machine", {})
+    sections = results.get("sections", {})
+    scales = {section.get("scale_frames") for section in sections.values() if section.get("scale_frames")}
+    scale = ", ".join(f"{frames:,}" for frames in sorted(scales)) or "unknown"
+    return [
+        "# Benchmark results",
+        "",
+        f"- **Scale: {scale} frames** (`make bench`, issue 8's distribution)",
+        f"- Date: {results.get('started_at')} (UTC); commit {machine.get('commit')}",
+        f"- Machine: {machine.get('cores')} cores ({machine.get('cpu')}), {machine.get('memory_gb')} GB memory; "
+        f"Python {machine.get('python')}; {machine.get('os')}",
+        f"- Load average when the run started: {machine.get('load_average')} (each section notes its own)",
+        "- Client, gunicorn (2 sync workers) and PostgreSQL on the same machine, over loopback.",
+        "",
+    ]
+
+
+def _generate(section: dict) -> list[str]:
+    load, sizes = section["load"], section["sizes"]
+    lines = [f"## Generator {_scale(section)}", ""]
+    if section.get("reused"):
+        lines += ["Reused the database generated earlier with the same scale and seed; its figures then:", ""]
+    rows = [
+        [
+            "COPY",
+            f"{load['frames_per_second']:,} frames/s, {load['rows_per_second']:,} rows/s, {load['mb_per_second']} MB/s",
+        ],
+        ["VACUUM ANALYZE", f"{section['vacuum_analyze_seconds']} s"],
+        ["cacheaggregates", f"{section['cacheaggregates_seconds']} s"],
+        ["database size per million frames", human_bytes(sizes["database_bytes_per_million_frames"])],
+        ["headers table per million frames", human_bytes(sizes["headers_bytes_per_million_frames"])],
+        ["header keys per frame, link rows", f"{section['header_keys']}, {section['link_rows']:,}"],
+    ]
+    return lines + _table(rows, ["figure", "value"])
+
+
+def _queries(section: dict) -> list[str]:
+    lines = [
+        f"## Queries {_scale(section)}",
+        "",
+        f"p50/p95 over {section['requests_per_query']} requests each, 100 frames a page with URLs. SQL main: the "
+        "request's statement on frames; SQL all: every statement of the request (EXPLAIN ANALYZE); HTTP/SQL: "
+        "HTTP p50 over SQL-all p50.",
+        "",
+    ]
+    rows = [
+        [
+            row["query"],
+            row["user"],
+            row["http_p50_ms"],
+            row["http_p95_ms"],
+            f"< {row['target_p95_ms']:g}" if row["target_p95_ms"] else "-",
+            row["verdict"],
+            row.get("sql_main_p50_ms"),
+            row.get("sql_all_p50_ms"),
+            row.get("ratio"),
+            row.get("sql_statements"),
+        ]
+        for row in section["rows"]
+    ]
+    header = ["query", "user", "p50 ms", "p95 ms", "target p95", "verdict", "SQL main", "SQL all", "HTTP/SQL", "stmts"]
+    lines += _table(rows, header)
+    for name, data in section.get("spatial", {}).items():
+        lines.append(f"- `{name}` uses the GiST index: {'yes' if data['uses_gist'] else '**no**'}")
+    page = section.get("page_profile")
+    if page:
+        lines += [
+            "",
+            f"Where the time of a page of `{page['path']}` goes (anonymous, in-process, "
+            f"{page['ms_per_page_in_process']} ms a page unprofiled; cProfile):",
+            "",
+            *_stages(page["stages"], "ms per page (profiled)"),
+        ]
+        costs = ", ".join(f"{name} {value}" for name, value in section["per_frame_us"].items())
+        lines.append(f"Per frame of a page, in microseconds: {costs}.")
+    return lines + [""]
+
+
+def _ingest(section: dict) -> list[str]:
+    lines = [f"## Ingest {_scale(section)}", ""]
+    rows = [
+        [
+            f"POST /frames/, {r['clients']} client(s)",
+            r["frames_per_second"],
+            r["p50_ms"],
+            r["p95_ms"],
+            f">= {r['target_frames_per_second']}",
+            r["verdict"],
+        ]
+        for r in section["api"]
+    ]
+    rows += [
+        [
+            f"floor: a transaction a frame, psycopg2, {r['writers']} writer(s)",
+            r["frames_per_second"],
+            r["p50_ms"],
+            r["p95_ms"],
+            "-",
+            "-",
+        ]
+        for r in section["floor"]
+    ]
+    rows.append(["limit: COPY of the same rows", section["copy_same_rows"]["frames_per_second"], None, None, "-", "-"])
+    rows.append(["generator's COPY", section["generator_copy"]["frames_per_second"], None, None, "-", "-"])
+    lines += _table(rows, ["how", "frames/s", "p50 ms", "p95 ms", "target", "verdict"])
+    for clients, shares in section["cpu"].items():
+        lines.append(
+            f"- CPU during the {clients}-client run: client {shares['client_percent']} %, gunicorn "
+            f"{shares['server_percent']} %, database and the rest {shares['rest_percent']} %, idle "
+            f"{shares['idle_percent']} %"
+        )
+    profile = section["profile"]
+    lines.append(
+        f"- In-process, no HTTP: {profile['frames_per_second_in_process']} frames/s; "
+        f"{profile['statements_per_post']} statements and {profile['commits_per_post']} COMMITs per POST. "
+        "Where a POST's time goes (cProfile):"
+    )
+    lines.append("")
+    return lines + _stages(profile["stages"], "ms per POST (profiled)")
+
+
+def _downloads(section: dict) -> list[str]:
+    lines = [
+        f"## Downloads: zip of {section['files']} x {section['file_mb']} MB",
+        "",
+        "Raw read: the same files read one after the other, local ones cold from the disk (dropped from the page "
+        "cache first), S3 ones by GetObject from moto. File URLs: the same files fetched one by one by their "
+        "download URL. Zip in-process: the view's stream consumed without HTTP. MB = 10^6 bytes.",
+        "",
+    ]
+    rows = [
+        [
+            s["store"],
+            s["zip_mb_per_second"],
+            s["raw_mb_per_second"],
+            s["share_of_raw"],
+            s["urls_mb_per_second"],
+            s.get("in_process_mb_per_second"),
+            s["peak_rss_growth_mb"],
+            s["verdict"],
+        ]
+        for s in section["stores"]
+    ]
+    header = [
+        "store",
+        "zip MB/s",
+        "raw read MB/s",
+        "zip/raw",
+        "file URLs MB/s",
+        "zip in-process MB/s",
+        "peak RSS growth MB",
+        "verdict",
+    ]
+    lines += _table(rows, header)
+    framings = ", ".join(f"{s['store']}: {s.get('zip_framing')}" for s in section["stores"])
+    lines.append(f"- Zip responses sent as: {framings}.")
+    slow = section["slow_client"]
+    outcome = "cut short by the server" if slow["broken"] else ("complete" if slow["complete"] else "still streaming")
+    lines.append(
+        f"- Slow client (10 MB/s) against gunicorn's default `--timeout 30`: {slow['bytes'] / MB:,.0f} MB in "
+        f"{slow['seconds']} s, {outcome}."
+    )
+    return lines + [""]
+
+
+def _datalab(section: dict) -> list[str]:
+    return ["## Datalab", "", f"Not available: {section['reason']}.", ""]
+
+
+def _summary(sections: dict) -> list[str]:
+    """Each target of issue 8 with the figure that decides it."""
+    rows = []
+    queries = sections.get("queries")
+    if queries:
+        for kind, target in (("list", 35), ("single", 10)):
+            worst = max((r for r in queries["rows"] if r["kind"] == kind), key=lambda r: r["http_p95_ms"])
+            label = "list-type queries p95 < 35 ms" if kind == "list" else "single-frame queries p95 < 10 ms"
+            figure = f"worst: {worst['query']} ({worst['user']}) {worst['http_p95_ms']} ms"
+            rows.append([label, figure, "met" if worst["http_p95_ms"] < target else "not met"])
+        gist = all(data["uses_gist"] for data in queries.get("spatial", {}).values())
+        rows.append(["spatial queries use the GiST index", "see the plans", "met" if gist else "not met"])
+    ingest = sections.get("ingest")
+    if ingest:
+        for run in ingest["api"]:
+            target = f"ingest, {run['clients']} client(s) >= {run['target_frames_per_second']} frames/s"
+            rows.append([target, f"{run['frames_per_second']} frames/s", run["verdict"]])
+    downloads = sections.get("downloads")
+    if downloads:
+        for store in downloads["stores"]:
+            rows.append(
+                [
+                    f"zip from {store['store']} >= 80 % of raw read",
+                    f"{store['share_of_raw']:.0%}",
+                    store["throughput_verdict"],
+                ]
+            )
+            rows.append(
+                [
+                    f"zip from {store['store']}: RSS growth < 100 MB",
+                    f"{store['peak_rss_growth_mb']} MB",
+                    store["rss_verdict"],
+                ]
+            )
+    if "datalab" in sections:
+        rows.append(["datalab median within 1.5x numpy", "not available", "not measured"])
+    return ["## Targets of issue 8", "", *_table(rows, ["target", "figure", "verdict"])]
+
+
+RENDERERS = {
+    "generate": _generate,
+    "queries": _queries,
+    "ingest": _ingest,
+    "downloads": _downloads,
+    "datalab": _datalab,
+}
+
+
+def render(results: dict) -> str:
+    sections = results.get("sections", {})
+    lines = _header(results) + _summary(sections)
+    for name, renderer in RENDERERS.items():
+        if name in sections:
+            section = sections[name]
+            if "error" in section:
+                lines += [f"## {name}", "", f"Failed: {section['error']}", ""]
+            else:
+                lines += renderer(section)
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def main() -> None:
+    results = json.loads((RESULTS_DIR / "latest.json").read_text())
+    (RESULTS_DIR / "latest.md").write_text(render(results))
+    print(RESULTS_DIR / "latest.md")
+
+
+if __name__ == "__main__":
+    main()

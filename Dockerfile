@@ -16,4 +16,7 @@ RUN SECRET_KEY=collectstatic-only python manage.py collectstatic --noinput -v 0
 RUN useradd --system --home /app archive
 USER archive
 EXPOSE 8000
-CMD ["gunicorn", "archive.wsgi", "--bind", "0.0.0.0:8000", "--workers", "4", "--access-logfile", "-"]
+# Threaded workers: a sync worker is killed after --timeout even while it streams a long zip download; a gthread
+# worker's heartbeat does not wait for its requests.
+CMD ["gunicorn", "archive.wsgi", "--bind", "0.0.0.0:8000", "--workers", "4", "--worker-class", "gthread", \
+     "--threads", "8", "--access-logfile", "-"]

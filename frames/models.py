@@ -28,6 +28,13 @@ class FrameQuerySet(models.QuerySet):
             return qs.filter(public | Q(proposal_id__in=proposals))
         return qs.filter(public)
 
+    def with_geojson(self) -> "FrameQuerySet":
+        """Footprints as GeoJSON text made by PostGIS: far cheaper than loading each geography into GEOS and
+        converting it (through GDAL) in Python, which took a seventh of a list page."""
+        from django.contrib.gis.db.models.functions import AsGeoJSON
+
+        return self.defer("area").annotate(area_geojson=AsGeoJSON("area", precision=15))
+
     def with_versions(self) -> "FrameQuerySet":
         return self.filter(models.Exists(Version.objects.filter(frame_id=models.OuterRef("pk"))))
 

@@ -62,7 +62,7 @@ def _filtered(filterset_class, params, queryset):
 def frame_list(*, user, params: QueryDict):
     """Frames with a version visible to `user`, filtered by `params` (spec §6.1), not yet ordered."""
     proposals = user_proposals(user=user)
-    queryset = Frame.objects.visible_to(user, proposals=proposals).with_versions()
+    queryset = Frame.objects.visible_to(user, proposals=proposals).with_versions().with_geojson()
     public = parse_public(params.get("public"))
     if public is not None:
         queryset = queryset.public_filter(user, public, proposals=proposals)
@@ -70,7 +70,7 @@ def frame_list(*, user, params: QueryDict):
 
 
 def frame_get(*, user, frame_id: int, related: bool = True, thumbnails: bool = False) -> Frame | None:
-    frame = Frame.objects.visible_to(user).filter(pk=frame_id).first()
+    frame = Frame.objects.visible_to(user).with_geojson().filter(pk=frame_id).first()
     if frame is not None:
         attach_related([frame], related=related, thumbnails=thumbnails)
     return frame
@@ -90,7 +90,7 @@ def frame_related(*, user, frame_id: int) -> list[Frame] | None:
     visible = Frame.objects.visible_to(user, proposals=proposals)
     if not visible.filter(pk=frame_id).exists():
         return None
-    related = list(visible.filter(related_frames=frame_id).order_by("-observation_date", "-id"))
+    related = list(visible.filter(related_frames=frame_id).with_geojson().order_by("-observation_date", "-id"))
     attach_related(related)
     return related
 

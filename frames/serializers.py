@@ -426,6 +426,8 @@ LEGACY_KEYS = (
 
 
 def _area_geojson(frame: Frame) -> dict | None:
+    if hasattr(frame, "area_geojson"):  # made by the database (FrameQuerySet.with_geojson)
+        return json.loads(frame.area_geojson) if frame.area_geojson else None
     if frame.area is None:
         return None
     return json.loads(frame.area.geojson)

@@ -45,13 +45,23 @@ class Presigner:
         parts = urlsplit(probe)
         path = parts.path[: -len(_SENTINEL_KEY)]
         self._base = f"{parts.scheme}://{parts.netloc}{path}"
+        self._signers: dict = {}
 
     def url(self, key: str, version_id: str | None, expires: int, *, filename: str | None = None) -> str:
         url = self._base + percent_encode(key, safe="/~")
-        params = {}
-        if version_id:
-            params["versionId"] = version_id
+        params = {"versionId": version_id} if version_id else {}
         request = AWSRequest(method="GET", url=url, params=params)
-        signer = _QueryAuth(self._credentials.get_frozen_credentials(), "s3", self._region, expires=expires)
-        signer.add_auth(request)
-        return request.prepare().url
+        self._signer(expires).add_auth(request)
+        # add_auth leaves the finished URL (query string and signature) on the request: no prepare() needed.
+        return request.url
+
+    def _signer(self, expires: int) -> _QueryAuth:
+        """One signer per expiry and set of credentials; temporary credentials that refresh get a new one."""
+        credentials = self._credentials.get_frozen_credentials()
+        cache_key = (credentials, expires)
+        signer = self._signers.get(cache_key)
+        if signer is None:
+            if len(self._signers) > 8:
+                self._signers.clear()
+            signer = self._signers[cache_key] = _QueryAuth(credentials, "s3", self._region, expires=expires)
+        return signer

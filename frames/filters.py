@@ -233,6 +233,18 @@ class FrameFilterSet(django_filters.FilterSet):
     def filter_noop(self, qs, name, value):
         return qs
 
+    # The cone's three parameters are validated together, so they are always part of the form.
+    ALWAYS = frozenset({"ra", "dec", "radius"})
+
+    def __init__(self, data=None, *args, **kwargs):
+        # A request names a handful of the ~50 parameters: copy and validate only those (django-filter deep-copies
+        # every declared filter and builds a form field for each, a tenth of a list page). Absent ones filter
+        # nothing, so the result is the same.
+        if data is not None:
+            present = {key.removesuffix("[]") for key in data} | self.ALWAYS
+            self.base_filters = {name: f for name, f in type(self).base_filters.items() if name in present}
+        super().__init__(data, *args, **kwargs)
+
     def is_valid(self):
         valid = super().is_valid()
         if valid:

@@ -3,6 +3,7 @@
 import datetime
 import hashlib
 from collections import defaultdict
+from typing import NamedTuple
 
 from django.core.cache import cache
 from django.db import OperationalError, connections, transaction
@@ -95,6 +96,19 @@ def frame_related(*, user, frame_id: int) -> list[Frame] | None:
     return related
 
 
+class VersionRow(NamedTuple):
+    """What a page needs of a version, read as plain rows: a page of model instances cost a tenth of its time."""
+
+    id: int
+    frame_id: int
+    key: str
+    md5: str
+    extension: str
+    store_path: str
+    size: int | None
+    created: datetime.datetime
+
+
 def attach_related(frames: list[Frame], *, related: bool = True, thumbnails: bool = False) -> list[Frame]:
     """Versions, related ids and (if asked) thumbnails of a page: one query each, whatever the page size."""
     ids = [frame.id for frame in frames]
@@ -102,7 +116,9 @@ def attach_related(frames: list[Frame], *, related: bool = True, thumbnails: boo
     related_ids = defaultdict(list)
     thumbs = defaultdict(list)
     if ids:
-        for version in Version.objects.filter(frame_id__in=ids).order_by("frame_id", "-created", "-id"):
+        rows = Version.objects.filter(frame_id__in=ids).order_by("frame_id", "-created", "-id")
+        for row in rows.values_list(*VersionRow._fields):
+            version = VersionRow(*row)
             versions[version.frame_id].append(version)
         if related:
             links = Frame.related_frames.through.objects.filter(from_frame_id__in=ids).order_by("to_frame_id")

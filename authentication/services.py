@@ -283,49 +283,30 @@ def login_authenticate(*, request, username: str, password: str, method: str):
     Raises Throttled (429) before any backend runs when the address or the username is over its rate, and
     PortalUnavailable (503) when the portal cannot answer. Failures are counted by the `user_login_failed` receiver.
     """
+
+    def login_event(outcome: str, user=None) -> None:
+        auth_event_record(
+            kind=AuthEvent.Kind.LOGIN, outcome=outcome, method=method, username=username, user=user, request=request
+        )
+
     wait = throttling.login_wait(request=request, username=username)
     if wait:
-        auth_event_record(
-            kind=AuthEvent.Kind.LOGIN,
-            outcome=AuthEvent.Outcome.THROTTLED,
-            method=method,
-            username=username,
-            request=request,
-        )
+        login_event(AuthEvent.Outcome.THROTTLED)
         raise Throttled(wait=wait)
     setattr(request, LOGIN_METHOD_ATTRIBUTE, method)
     setattr(request, LOGIN_REFUSAL_ATTRIBUTE, None)
     try:
         user = authenticate(request, username=username, password=password)
     except portal.PortalUnavailable:
-        auth_event_record(
-            kind=AuthEvent.Kind.LOGIN,
-            outcome=AuthEvent.Outcome.PORTAL_UNAVAILABLE,
-            method=method,
-            username=username,
-            request=request,
-        )
+        login_event(AuthEvent.Outcome.PORTAL_UNAVAILABLE)
         raise
     if user is None:
         refusal = getattr(request, LOGIN_REFUSAL_ATTRIBUTE, None)
         if refusal != AuthEvent.Outcome.CONFLICT:  # a refused takeover was audited where it was detected
             inactive = get_user_model().objects.filter(username=username, is_active=False).exists()
-            auth_event_record(
-                kind=AuthEvent.Kind.LOGIN,
-                outcome=AuthEvent.Outcome.INACTIVE if inactive else AuthEvent.Outcome.BAD_CREDENTIALS,
-                method=method,
-                username=username,
-                request=request,
-            )
+            login_event(AuthEvent.Outcome.INACTIVE if inactive else AuthEvent.Outcome.BAD_CREDENTIALS)
         return None
-    auth_event_record(
-        kind=AuthEvent.Kind.LOGIN,
-        outcome=AuthEvent.Outcome.OK,
-        method=method,
-        username=username,
-        user=user,
-        request=request,
-    )
+    login_event(AuthEvent.Outcome.OK, user=user)
     return user
 
 

@@ -27,7 +27,7 @@ migrate: setup db $(LOCAL)/secret_key
 	@SECRET_KEY=$$(cat $(LOCAL)/secret_key) $(PY) manage.py migrate --noinput -v 0
 
 superuser: migrate
-	@SECRET_KEY=$$(cat $(LOCAL)/secret_key) $(PY) manage.py ensure_local_superuser
+	@SECRET_KEY=$$(cat $(LOCAL)/secret_key) $(PY) manage.py ensure_local_superuser --url http://$(HOST):$(PORT)
 
 run: superuser
 	@echo "Serving the archive on http://$(HOST):$(PORT)/  (Ctrl-C stops it; 'make stop' stops the database)"

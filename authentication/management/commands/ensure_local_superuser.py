@@ -12,8 +12,9 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("--username", default="admin")
+        parser.add_argument("--url", default="http://127.0.0.1:8000", help="Where the archive is served, for the hint.")
 
-    def handle(self, *args, username: str, **options):
+    def handle(self, *args, username: str, url: str, **options):
         User = get_user_model()
         user = User.objects.filter(username=username).first()
         if user is None:
@@ -22,4 +23,4 @@ class Command(BaseCommand):
             self.stdout.write(f"Created superuser {username!r} with password {password!r} (shown once).")
         token, _ = Token.objects.get_or_create(user=user)
         self.stdout.write(f"Superuser {username!r} API token: {token.key}")
-        self.stdout.write(f"  curl -H 'Authorization: Token {token.key}' http://127.0.0.1:8000/frames/")
+        self.stdout.write(f"  curl -H 'Authorization: Token {token.key}' {url.rstrip('/')}/frames/")

@@ -107,3 +107,18 @@ def test_a_missing_secret_key_stops_start_up_when_debug_is_off():
     result = _manage("check", env_overrides={})
     assert result.returncode != 0
     assert "SECRET_KEY must be set when DEBUG is off." in result.stderr
+
+
+def test_ensure_local_superuser_is_idempotent_and_prints_the_token(django_user_model, capsys):
+    from django.core.management import call_command
+    from rest_framework.authtoken.models import Token
+
+    call_command("ensure_local_superuser", "--url", "http://127.0.0.1:8020")
+    first = capsys.readouterr().out
+    call_command("ensure_local_superuser", "--url", "http://127.0.0.1:8020")
+    second = capsys.readouterr().out
+    admin = django_user_model.objects.get(username="admin")
+    token = Token.objects.get(user=admin).key
+    assert admin.is_superuser and django_user_model.objects.filter(is_superuser=True).count() == 1
+    assert "password" in first and "password" not in second  # the password is shown once, when it is made
+    assert f"Token {token}' http://127.0.0.1:8020/frames/" in second

@@ -112,26 +112,35 @@ class VersionRow(NamedTuple):
 def attach_related(frames: list[Frame], *, related: bool = True, thumbnails: bool = False) -> list[Frame]:
     """Versions, related ids and (if asked) thumbnails of a page: one query each, whatever the page size."""
     ids = [frame.id for frame in frames]
+    # From the database the frames came from: a frame just written is read on the writer, and so are its rows.
+    using = frames[0]._state.db if frames else None
     versions = defaultdict(list)
     related_ids = defaultdict(list)
     thumbs = defaultdict(list)
     if ids:
-        rows = Version.objects.filter(frame_id__in=ids).order_by("frame_id", "-created", "-id")
+        rows = Version.objects.using(using).filter(frame_id__in=ids).order_by("frame_id", "-created", "-id")
         for row in rows.values_list(*VersionRow._fields):
             version = VersionRow(*row)
             versions[version.frame_id].append(version)
         if related:
-            links = Frame.related_frames.through.objects.filter(from_frame_id__in=ids).order_by("to_frame_id")
+            links = (
+                Frame.related_frames.through.objects.using(using).filter(from_frame_id__in=ids).order_by("to_frame_id")
+            )
             for from_id, to_id in links.values_list("from_frame_id", "to_frame_id"):
                 related_ids[from_id].append(to_id)
         if thumbnails:
-            for thumbnail in Thumbnail.objects.filter(frame_id__in=ids).order_by("-id"):
+            for thumbnail in Thumbnail.objects.using(using).filter(frame_id__in=ids).order_by("-id"):
                 thumbs[thumbnail.frame_id].append(thumbnail)
     for frame in frames:
         frame.prefetched_versions = versions[frame.id]
         frame.prefetched_related_ids = related_ids[frame.id]
         frame.prefetched_thumbnails = thumbs[frame.id]
     return frames
+
+
+def frame_written(*, frame_id: int) -> Frame:
+    """A frame an ingest has just written, read back on the writer with its versions and links."""
+    return attach_related([Frame.objects.using("default").with_geojson().get(pk=frame_id)])[0]
 
 
 def version_list(*, user, params: QueryDict):

@@ -265,7 +265,7 @@ class FrameViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.Dest
         serializer = FrameIngestSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         result = services.frame_ingest(data=serializer.validated_data)
-        frame = selectors.attach_related([Frame.objects.using("default").get(pk=result.frame_id)])[0]
+        frame = selectors.frame_written(frame_id=result.frame_id)
         record = frame_record(frame, DownloadLinks(request), area=serializer.validated_data.get("area"))
         return Response(record, status=status.HTTP_201_CREATED)
 
@@ -338,7 +338,7 @@ class FrameViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.Dest
         )
         if result.frame_id is None:
             return Response({"record": result.body, "store_path": result.store_path})
-        frame = selectors.attach_related([Frame.objects.using("default").get(pk=result.frame_id)])[0]
+        frame = selectors.frame_written(frame_id=result.frame_id)
         record = frame_record(frame, DownloadLinks(request), area=result.body["area"])
         return Response(record, status=status.HTTP_201_CREATED)
 
@@ -439,7 +439,7 @@ class ThumbnailViewSet(
         serializer.is_valid(raise_exception=True)
         thumbnail_id, frame_id = services.thumbnail_ingest(data=serializer.validated_data)
         thumbnail = Thumbnail.objects.using("default").get(pk=thumbnail_id)
-        frame = selectors.attach_related([Frame.objects.using("default").get(pk=frame_id)])[0]
+        frame = selectors.frame_written(frame_id=frame_id)
         links = DownloadLinks(request)
         item = thumbnail_representation(thumbnail, links)
         body = {

@@ -127,7 +127,22 @@ def _window_days(params) -> float | None:
         return None
 
 
-class FrameViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.DestroyModelMixin, viewsets.GenericViewSet):
+class VaryOnCredentials:
+    """What these views answer depends on who asks: shared caches must key on the credentials too."""
+
+    def finalize_response(self, request, response, *args, **kwargs):
+        response = super().finalize_response(request, response, *args, **kwargs)
+        patch_vary_headers(response, ("Authorization", "Cookie"))
+        return response
+
+
+class FrameViewSet(
+    VaryOnCredentials,
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    mixins.DestroyModelMixin,
+    viewsets.GenericViewSet,
+):
     """Frames of the archive: search, one frame, its headers and related frames, ingest, aggregates."""
 
     queryset = Frame.objects.none()
@@ -256,7 +271,6 @@ class FrameViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.Dest
                     "Aggregates have not been generated yet; try again later.", retry_after=60
                 ) from None
             response = Response(data)
-        patch_vary_headers(response, ("Cookie", "Authorization"))
         return response
 
     # --- ingest -------------------------------------------------------------------------------------------------
@@ -352,7 +366,7 @@ def _logged_stream(chunks, name: str):
         raise
 
 
-class VersionViewSet(viewsets.ReadOnlyModelViewSet):
+class VersionViewSet(VaryOnCredentials, viewsets.ReadOnlyModelViewSet):
     """File versions, for staff: the ingester asks `?md5=` whether a file is already archived."""
 
     queryset = Version.objects.none()
@@ -389,7 +403,11 @@ class VersionViewSet(viewsets.ReadOnlyModelViewSet):
 
 
 class ThumbnailViewSet(
-    mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.DestroyModelMixin, viewsets.GenericViewSet
+    VaryOnCredentials,
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    mixins.DestroyModelMixin,
+    viewsets.GenericViewSet,
 ):
     """Thumbnails of visible frames; superusers post them as the ingester does."""
 

@@ -323,3 +323,11 @@ def test_put_and_patch_on_a_thumbnail_are_405(frame, superuser_client, method):
     thumbnail = ThumbnailFactory(frame=frame)
     response = getattr(superuser_client, method)(f"/thumbnails/{thumbnail.id}/", {"size": "large"}, format="json")
     assert response.status_code == 405
+
+
+def test_answers_vary_on_the_credentials(api_client):
+    """A shared cache must never hand one user's list to another."""
+    frame = FrameFactory()
+    for path in ("/frames/", f"/frames/{frame.id}/", "/thumbnails/", f"/frames/{frame.id}/headers/"):
+        vary = {part.strip() for part in api_client.get(path)["Vary"].split(",")}
+        assert {"Authorization", "Cookie"} <= vary, path

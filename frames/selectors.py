@@ -14,7 +14,7 @@ from rest_framework.exceptions import ValidationError
 
 from authentication.selectors import user_proposals
 from frames.filters import FrameFilterSet, ThumbnailFilterSet, VersionFilterSet, cone_error_as_detail
-from frames.models import Frame, Thumbnail, Version
+from frames.models import AggregateSnapshot, Frame, Thumbnail, Version
 from frames.serializers import format_millis, parse_datetime_utc
 
 ORDERING_FIELDS = {
@@ -167,8 +167,6 @@ def all_proposal_ids() -> list[str]:
     """Every proposal with frames, from the all-frames aggregate (empty if it was never generated)."""
     data = cache.get(AGGREGATE_CACHE_KEY)
     if data is None:
-        from frames.models import AggregateSnapshot
-
         snapshot = AggregateSnapshot.objects.order_by("-generated_at").first()
         data = snapshot.data if snapshot else {}
     return list(data.get("proposals", []))
@@ -207,8 +205,7 @@ class AggregatesNotReady(Exception):
 
 
 def _all_frames_aggregate() -> dict:
-    from frames.models import AggregateSnapshot
-    from frames.services import aggregates_rebuild
+    from frames.services import aggregates_rebuild  # services imports this module
 
     data = cache.get(AGGREGATE_CACHE_KEY)
     if data is not None:

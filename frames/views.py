@@ -9,6 +9,7 @@ import time
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
+from django.contrib.auth.models import AnonymousUser
 from django.core import signing
 from django.core.files.uploadhandler import TemporaryFileUploadHandler
 from django.http import Http404, HttpResponse, StreamingHttpResponse
@@ -17,7 +18,7 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
-from rest_framework.exceptions import NotFound
+from rest_framework.exceptions import NotFound, ParseError, PermissionDenied
 from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.permissions import AllowAny, IsAdminUser
 from rest_framework.response import Response
@@ -39,9 +40,11 @@ from frames.serializers import (
     ZipRequestSerializer,
     frame_record,
     frame_representation,
+    parse_datetime_utc,
     thumbnail_representation,
     version_representation,
 )
+from frames.tasks import cache_aggregates
 
 logger = logging.getLogger(__name__)
 
@@ -57,8 +60,6 @@ class LenientJSONParser(JSONParser):
         try:
             return json.loads(stream.read().decode(encoding), parse_constant=lambda _: None)
         except ValueError as exc:
-            from rest_framework.exceptions import ParseError
-
             raise ParseError(f"JSON parse error - {exc}") from None
 
 
@@ -119,8 +120,6 @@ def _flag(request, name: str, default: bool) -> bool:
 
 
 def _window_days(params) -> float | None:
-    from frames.serializers import parse_datetime_utc
-
     try:
         return (parse_datetime_utc(params["end"]) - parse_datetime_utc(params["start"])).total_seconds() / 86400
     except (KeyError, ValueError):
@@ -264,8 +263,6 @@ class FrameViewSet(
             try:
                 data = selectors.aggregate_all(user=request.user)
             except selectors.AggregatesNotReady:
-                from frames.tasks import cache_aggregates
-
                 cache_aggregates.delay()
                 raise ServiceUnavailable(
                     "Aggregates have not been generated yet; try again later.", retry_after=60
@@ -494,8 +491,6 @@ class LocalDownloadView(APIView):
     def get(self, request, token: str, filename: str):
         obj, frame_id, user_id = self._resolve(token)
         user = get_user_model().objects.filter(pk=user_id, is_active=True).first() if user_id else None
-        from django.contrib.auth.models import AnonymousUser
-
         if not Frame.objects.visible_to(user or AnonymousUser()).filter(pk=frame_id).exists():
             raise Http404()
         store = get_filestore()
@@ -537,8 +532,6 @@ class LocalDownloadView(APIView):
         except (signing.BadSignature, ValueError, TypeError):
             raise Http404() from None
         if issued + settings.DOWNLOAD_URL_EXPIRY_SECONDS < time.time():
-            from rest_framework.exceptions import PermissionDenied
-
             raise PermissionDenied("This download link has expired.")
         if kind == "v":
             obj = Version.objects.select_related("frame").filter(pk=object_id).first()

@@ -20,10 +20,11 @@ from rest_framework import serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.metadata import SimpleMetadata
 from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
-from rest_framework.renderers import BrowsableAPIRenderer, JSONRenderer
+from rest_framework.renderers import BrowsableAPIRenderer
 from rest_framework.response import Response
 
 from archive.network import client_address
+from archive.renderers import JSONRenderer
 from downtimes import pages, selectors, services
 from downtimes.filters import DowntimeEventFilter, DowntimeFilter
 from downtimes.models import CODE_FIELDS, Downtime, DowntimeEvent

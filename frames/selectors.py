@@ -109,6 +109,16 @@ class VersionRow(NamedTuple):
     created: datetime.datetime
 
 
+_PAGE_VERSIONS_SQL = (
+    f"SELECT {', '.join(VersionRow._fields)} FROM {Version._meta.db_table} "
+    "WHERE frame_id = ANY(%s) ORDER BY frame_id, created DESC, id DESC"
+)
+_PAGE_LINKS_SQL = (
+    f"SELECT from_frame_id, to_frame_id FROM {Frame.related_frames.through._meta.db_table} "
+    "WHERE from_frame_id = ANY(%s) ORDER BY to_frame_id"
+)
+
+
 def attach_related(frames: list[Frame], *, related: bool = True, thumbnails: bool = False) -> list[Frame]:
     """Versions, related ids and (if asked) thumbnails of a page: one query each, whatever the page size."""
     ids = [frame.id for frame in frames]
@@ -118,16 +128,16 @@ def attach_related(frames: list[Frame], *, related: bool = True, thumbnails: boo
     related_ids = defaultdict(list)
     thumbs = defaultdict(list)
     if ids:
-        rows = Version.objects.using(using).filter(frame_id__in=ids).order_by("frame_id", "-created", "-id")
-        for row in rows.values_list(*VersionRow._fields):
-            version = VersionRow(*row)
-            versions[version.frame_id].append(version)
-        if related:
-            links = (
-                Frame.related_frames.through.objects.using(using).filter(from_frame_id__in=ids).order_by("to_frame_id")
-            )
-            for from_id, to_id in links.values_list("from_frame_id", "to_frame_id"):
-                related_ids[from_id].append(to_id)
+        # Plain SQL with one array parameter: the ORM's `__in` of a page's ids cost more than running the query.
+        with connections[using or "default"].cursor() as cursor:
+            cursor.execute(_PAGE_VERSIONS_SQL, [ids])
+            for row in cursor.fetchall():
+                version = VersionRow(*row)
+                versions[version.frame_id].append(version)
+            if related:
+                cursor.execute(_PAGE_LINKS_SQL, [ids])
+                for from_id, to_id in cursor.fetchall():
+                    related_ids[from_id].append(to_id)
         if thumbnails:
             for thumbnail in Thumbnail.objects.using(using).filter(frame_id__in=ids).order_by("-id"):
                 thumbs[thumbnail.frame_id].append(thumbnail)

@@ -6,6 +6,7 @@ import math
 import re
 from decimal import Decimal, InvalidOperation
 
+import orjson
 from django.conf import settings
 from django.contrib.gis.geos import GEOSException, GEOSGeometry
 from drf_spectacular.types import OpenApiTypes
@@ -427,10 +428,10 @@ LEGACY_KEYS = (
 
 def _area_geojson(frame: Frame) -> dict | None:
     if hasattr(frame, "area_geojson"):  # made by the database (FrameQuerySet.with_geojson)
-        return json.loads(frame.area_geojson) if frame.area_geojson else None
+        return orjson.loads(frame.area_geojson) if frame.area_geojson else None
     if frame.area is None:
         return None
-    return json.loads(frame.area.geojson)
+    return orjson.loads(frame.area.geojson)
 
 
 def _frame_fields(frame: Frame) -> dict:

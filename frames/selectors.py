@@ -7,7 +7,7 @@ from typing import NamedTuple
 
 from django.core.cache import cache
 from django.db import OperationalError, connections, transaction
-from django.db.models import Q
+from django.db.models import Exists, Q
 from django.http import QueryDict
 from django.utils import timezone
 from rest_framework.exceptions import ValidationError
@@ -89,9 +89,16 @@ def frame_related(*, user, frame_id: int) -> list[Frame] | None:
     """Linked frames visible to the user (no placeholders), newest first; None when the frame is invisible."""
     proposals = user_proposals(user=user)
     visible = Frame.objects.visible_to(user, proposals=proposals)
-    if not visible.filter(pk=frame_id).exists():
+    # Whether the frame itself is visible rides along with its related frames: one query when it has any.
+    related = list(
+        visible.filter(related_frames=frame_id)
+        .with_geojson()
+        .annotate(origin_visible=Exists(visible.filter(pk=frame_id)))
+        .order_by("-observation_date", "-id")
+    )
+    origin_visible = related[0].origin_visible if related else visible.filter(pk=frame_id).exists()
+    if not origin_visible:
         return None
-    related = list(visible.filter(related_frames=frame_id).with_geojson().order_by("-observation_date", "-id"))
     attach_related(related)
     return related
 

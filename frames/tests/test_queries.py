@@ -1028,6 +1028,23 @@ def test_list_statements_with_a_token(busy_archive, make_user, django_assert_max
         page(client, {"limit": 50, "pagination_style": "cursor"})
 
 
+def test_single_frame_statements(api_client, busy_archive, django_assert_num_queries):
+    frame = busy_archive[0]
+    # The frame, then its versions and its links.
+    with django_assert_num_queries(3):
+        assert api_client.get(f"/frames/{frame.id}/").status_code == 200
+    with django_assert_num_queries(1):
+        assert api_client.get(f"/frames/{frame.id}/headers/").status_code == 200
+    # The related frames carry whether the frame itself is visible; then their versions and links.
+    with django_assert_num_queries(3):
+        response = api_client.get(f"/frames/{frame.id}/related/")
+    assert [item["id"] for item in response.json()] == [busy_archive[1].id]
+    # Without related frames to carry it, visibility costs its own query.
+    lonely = FrameFactory()
+    with django_assert_num_queries(2):
+        assert api_client.get(f"/frames/{lonely.id}/related/").json() == []
+
+
 @pytest.mark.parametrize("extra", [{}, {"include_thumbnails": "true"}, {"include_related_frames": "false"}])
 def test_statements_do_not_depend_on_page_size(api_client, busy_archive, extra, django_assert_num_queries):
     one = captured(api_client, {"limit": 1, **extra})

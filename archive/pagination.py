@@ -57,7 +57,9 @@ def exact_count(queryset, timeout_ms: int) -> int | None:
 
 
 def planner_estimate(queryset) -> int:
-    sql, params = queryset.query.sql_with_params()
+    """The planner's row estimate of `queryset`'s filters. Only the key is selected: planning a page's full target
+    list (footprints as GeoJSON, ...) took three times as long and does not change the estimate."""
+    sql, params = queryset.order_by().values("pk").query.sql_with_params()
     with connections[queryset.db].cursor() as cursor:
         cursor.execute(f"EXPLAIN (FORMAT JSON) {sql}", params)
         plan = cursor.fetchone()[0]

@@ -33,31 +33,50 @@ def zip_directory(count: int) -> str:
     return f"{settings.ZIP_DOWNLOAD_FILENAME_BASE}-{today}-{count}"
 
 
-def zip_members(frames: list[Frame], *, directory: str, uncompress: bool, catalog_only: bool) -> list[Member]:
+def _decompressed(version, uncompress: bool) -> bool:
+    return uncompress and version.extension == ".fits.fz"
+
+
+def _catalog(frame: Frame, catalog_only: bool) -> bool:
+    return (
+        catalog_only
+        and frame.reduction_level == CATALOG_REDUCTION_LEVEL
+        and frame.configuration_type == CATALOG_CONFIGURATION_TYPE
+    )
+
+
+def stored_as_is(frames: list[Frame], *, uncompress: bool, catalog_only: bool) -> bool:
+    """Whether every member of the zip is a current version as stored, so that its length can be known up front."""
+    return not any(
+        _decompressed(current_version(frame), uncompress) or _catalog(frame, catalog_only) for frame in frames
+    )
+
+
+def zip_members(
+    frames: list[Frame], *, directory: str, uncompress: bool, catalog_only: bool, sizes: dict[int, int] | None = None
+) -> list[Member]:
     """The reference's rules: the current version as stored; with `uncompress` a .fits.fz decompressed to .fits; else
-    with `catalog_only`, a processed EXPOSE frame's catalog, left out when it has none."""
+    with `catalog_only`, a processed EXPOSE frame's catalog, left out when it has none. `sizes` gives the sizes of
+    versions whose rows do not have them."""
+    sizes = sizes or {}
     members = []
     for frame in frames:
         version = current_version(frame)
-        if uncompress and version.extension == ".fits.fz":
+        if _decompressed(version, uncompress):
             members.append(
                 Member(
                     f"{directory}/{frame.basename}.fits",
                     lambda v=version: fitsops.decompressed(_open_version(v)),
                 )
             )
-        elif (
-            catalog_only
-            and frame.reduction_level == CATALOG_REDUCTION_LEVEL
-            and frame.configuration_type == CATALOG_CONFIGURATION_TYPE
-        ):
+        elif _catalog(frame, catalog_only):
             members.append(Member(f"{directory}/{frame.basename}-catalog.fits", lambda v=version: _catalog_member(v)))
         else:
             members.append(
                 Member(
                     f"{directory}/{frame.basename}{version.extension}",
                     lambda v=version: _open_version(v),
-                    size=version.size,
+                    size=version.size if version.size is not None else sizes.get(version.id),
                 )
             )
     return members

@@ -298,8 +298,14 @@ class FrameViewSet(
         if not frames:
             raise NotFound()
         directory = downloads.zip_directory(len(frames))
+        uncompress, catalog_only = options["uncompress"], options["catalog_only"]
+        sizes = None
+        if downloads.stored_as_is(frames, uncompress=uncompress, catalog_only=catalog_only):
+            # Sizes the ingest did not give are asked of the store once, so the zip can announce its length.
+            versions = [downloads.current_version(frame) for frame in frames]
+            sizes = services.version_sizes_fill(versions=versions)
         members = downloads.zip_members(
-            frames, directory=directory, uncompress=options["uncompress"], catalog_only=options["catalog_only"]
+            frames, directory=directory, uncompress=uncompress, catalog_only=catalog_only, sizes=sizes
         )
         length = sized_length(members)
         chunks = stream_zip(members, missing_name=f"{directory}/MISSING.txt", sized=length is not None)

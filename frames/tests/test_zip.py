@@ -9,6 +9,7 @@ from astropy.io import fits
 from django.utils import timezone
 
 from conftest import token_client
+from frames.models import Version
 from frames.tests.factories import FrameFactory
 from frames.tests.storedfiles import frame_with_file, store_version
 
@@ -56,6 +57,41 @@ def test_sizes_known_give_a_content_length(api_client):
     response = api_client.post("/frames/zip/", {"frame_ids": [f.id for f, _ in frames]}, format="json")
     body = b"".join(response.streaming_content)
     assert int(response["Content-Length"]) == len(body)
+
+
+@pytest.mark.parametrize("store", ["local", "s3"])
+def test_sizes_the_ingest_did_not_give_are_asked_of_the_store_and_kept(api_client, store, request):
+    if store == "s3":
+        request.getfixturevalue("s3_bucket")
+    frames = stored_frames(3)
+    Version.objects.filter(frame__in=[f for f, _ in frames]).update(size=None)
+    response = api_client.post("/frames/zip/", {"frame_ids": [f.id for f, _ in frames]}, format="json")
+    body = b"".join(response.streaming_content)
+    assert int(response["Content-Length"]) == len(body)
+    assert zipfile.ZipFile(io.BytesIO(body)).testzip() is None
+    kept = dict(Version.objects.filter(frame__in=[f for f, _ in frames]).values_list("frame_id", "size"))
+    assert kept == {frame.id: len(data) for frame, data in frames}
+
+
+def test_a_size_the_store_cannot_tell_leaves_the_zip_unsized(api_client):
+    (present, data), (gone, _) = stored_frames(2)
+    Version.objects.filter(frame__in=[present, gone]).update(size=None)
+    gone.version_set.update(key="no-such-version")
+    response = api_client.post("/frames/zip/", {"frame_ids": [present.id, gone.id]}, format="json")
+    assert "Content-Length" not in response
+    archive = zip_of(response)
+    assert archive.read(f"{directory(2)}/MISSING.txt").decode() == f"{directory(2)}/{gone.basename}.fits.fz\n"
+    assert Version.objects.get(frame=present).size == len(data)
+    assert Version.objects.get(frame=gone).size is None
+
+
+def test_uncompressed_members_are_not_sized(api_client, tmp_path):
+    frame, _ = frame_with_file(tmp_path)
+    Version.objects.filter(frame=frame).update(size=None)
+    response = api_client.post("/frames/zip/", {"frame_ids": [frame.id], "uncompress": True}, format="json")
+    assert "Content-Length" not in response
+    zip_of(response)
+    assert Version.objects.get(frame=frame).size is None
 
 
 def test_the_web_clients_form_and_duplicates(api_client):

@@ -236,7 +236,8 @@ PROFILE_STAGES = (
     ("token authentication", "rest_framework/authentication.py", "authenticate"),
     ("input validation (DRF serializer)", "rest_framework/serializers.py", "is_valid"),
     ("frame_ingest: its statements and COMMIT", "frames/services.py", "work"),
-    ("after commit: outbox publish, then DELETE + COMMIT", "frames/services.py", "outbox_publish_inline"),
+    # The relay publishes and deletes on a thread of its own, which the profile (of the request's thread) leaves out.
+    ("after commit: notification handed to the outbox relay", "frames/services.py", "outbox_publish_later"),
     ("after commit: aggregates cache", "frames/services.py", "aggregates_note_frame"),
     ("JSON rendering", "rest_framework/renderers.py", "render"),
 )

@@ -13,6 +13,7 @@ from django.db import InterfaceError, OperationalError, connections, transaction
 from django.utils import timezone
 from rest_framework.exceptions import ValidationError
 
+from archive.background import BatchThread
 from archive.exceptions import Conflict, ServiceUnavailable
 from archive.filestore import FileStoreNotFound, FileStoreUnavailable, get_filestore
 from archive.messaging import PublishFailed, get_publisher
@@ -49,7 +50,7 @@ FRAME_DEFAULTS = {
 }
 PLACEHOLDER_COLUMNS = [name for name, default in FRAME_DEFAULTS.items() if default is not None]
 
-# How long a new notification is left to the inline attempt after commit before the background drain takes it.
+# How long a new notification is left to the after-commit attempt (the relay's) before the background drain takes it.
 INLINE_GRACE_SECONDS = 10
 
 MD5_EXISTS = "version with this md5 already exists."
@@ -236,7 +237,7 @@ def _write_notification(cursor, *, frame_id: int, data: dict, added_md5s: list[s
         "message_id": f"{frame_id}-{added_md5s[0]}",
         "payload": notification_payload(frame_id=frame_id, data=data),
     }
-    # Due a little later than now, so the background drain leaves the inline attempt after commit to go first.
+    # Due a little later than now, so the background drain leaves the attempt after commit to go first.
     cursor.execute(
         "INSERT INTO frames_outboxmessage (frame_id, exchange, message_id, payload, created, attempts, "
         "next_attempt_at, last_error) VALUES (%s, %s, %s, %s::jsonb, now(), 0, now() + %s * interval '1 second', '') "
@@ -281,7 +282,7 @@ def frame_ingest(*, data: dict) -> IngestResult:
             related_ids = _link_related(cursor, frame_id=frame_id, names=related)
             message = _write_notification(cursor, frame_id=frame_id, data=data, added_md5s=added_md5s)
         if message is not None:
-            transaction.on_commit(lambda: outbox_publish_inline(message=message), using=WRITER)
+            transaction.on_commit(lambda: outbox_publish_later(message=message), using=WRITER)
         transaction.on_commit(lambda: aggregates_note_frame(values=data), using=WRITER)
         frame = Frame.from_db(WRITER, RECORD_COLUMNS, [stored[name] for name in RECORD_COLUMNS])
         frame.prefetched_versions = versions
@@ -546,23 +547,48 @@ def _retry_delay(attempts: int) -> datetime.timedelta:
     return datetime.timedelta(seconds=min(2**attempts, settings.NOTIFICATION_RETRY_MAX_SECONDS))
 
 
-def outbox_publish_inline(*, message: dict) -> bool:
-    """The after-commit attempt of an ingest: publish, then delete the row. A failure leaves the row for the drain
-    and never reaches the ingest's caller; while the broker is known to be down, no attempt is made at all."""
+def outbox_publish_batch(*, messages: list[dict]) -> int:
+    """The after-commit attempt at ingests' notifications, made by the relay thread: publish each, then delete the
+    confirmed rows in one statement. A failure records the attempt on its row and opens the publisher's circuit; what
+    is left of the batch, and everything while the circuit is open, waits for the drain. Returns how many were sent.
+    """
 
     publisher = get_publisher()
-    if publisher.circuit_open:
-        return False
-    try:
-        publisher.publish(exchange=message["exchange"], payload=message["payload"], message_id=message["message_id"])
-    except PublishFailed as exc:
-        logger.warning("Notification %s not published, will retry: %s", message["message_id"], exc)
-        OutboxMessage.objects.using(WRITER).filter(pk=message["id"]).update(
-            attempts=1, last_error=str(exc)[:2000], next_attempt_at=timezone.now() + _retry_delay(1)
-        )
-        return False
-    OutboxMessage.objects.using(WRITER).filter(pk=message["id"]).delete()
-    return True
+    published = []
+    for message in messages:
+        if publisher.circuit_open:
+            break
+        try:
+            publisher.publish(
+                exchange=message["exchange"], payload=message["payload"], message_id=message["message_id"]
+            )
+        except PublishFailed as exc:
+            logger.warning("Notification %s not published, will retry: %s", message["message_id"], exc)
+            OutboxMessage.objects.using(WRITER).filter(pk=message["id"]).update(
+                attempts=1, last_error=str(exc)[:2000], next_attempt_at=timezone.now() + _retry_delay(1)
+            )
+            break
+        published.append(message["id"])
+    if published:
+        with transaction.atomic(using=WRITER), connections[WRITER].cursor() as cursor:
+            # A delete lost in a crash only means the message goes again (at least once; consumers de-duplicate on
+            # message_id): no need to wait for the WAL flush.
+            cursor.execute("SET LOCAL synchronous_commit TO OFF")
+            cursor.execute("DELETE FROM frames_outboxmessage WHERE id = ANY(%s)", [published])
+    return len(published)
+
+
+# One per process: publishing waits for the broker's confirmation and the delete for the database, and neither is any
+# business of the ingest's caller, who has the commit (and the outbox row) already.
+outbox_relay = BatchThread(name="outbox-relay", handler=lambda messages: outbox_publish_batch(messages=messages))
+
+
+def outbox_publish_later(*, message: dict) -> None:
+    """Hand a committed notification to the relay; should the relay refuse it or its process die first, the drain
+    publishes the row once it is due."""
+
+    if not outbox_relay.submit(message):
+        logger.warning("The outbox relay is full; notification %s is left to the drain", message["message_id"])
 
 
 DRAIN_BATCH_SIZE = 500

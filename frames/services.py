@@ -77,7 +77,7 @@ def _frame_values(data: dict) -> dict:
 
 
 PATH_COLUMNS = ("site_id", "instrument_id", "observation_day", "reduction_level", "configuration_type")
-# What the upsert returns: the columns of the record shape (spec §5.2), object paths' among them.
+# What the frame's insert or upsert returns: the columns of the record shape (spec §5.2), object paths' among them.
 RECORD_COLUMNS = ("id", "basename", *(name for name in FRAME_DEFAULTS if name != "area"))
 
 
@@ -116,8 +116,8 @@ def _add_versions(
     """Insert the posted versions that are new; replays are ignored, md5 or key clashes are 400s.
 
     Returns the md5s added, in posted order, and all the frame's versions newest first (the frame's row lock, taken
-    by the upsert, keeps other ingests from adding any meanwhile). One statement reads the frame's versions and the
-    clashing ones, so that the count stays fixed whether or not versions are posted.
+    by its insert or upsert, keeps other ingests from adding any meanwhile). One statement reads the frame's versions
+    and the clashing ones, so that the count stays fixed whether or not versions are posted.
     """
     cursor.execute(
         f"SELECT {VERSION_COLUMNS} FROM frames_version WHERE frame_id = %s OR md5 = ANY(%s) OR key = ANY(%s)",
@@ -194,6 +194,30 @@ def _insert_missing_frames(cursor, *, names: list[str]) -> set[str]:
     return {row[0] for row in cursor.fetchall()}
 
 
+def _insert_frame_and_missing(
+    cursor, *, basename: str, values: dict, related: list[str]
+) -> tuple[set[str], dict | None]:
+    """The frame's row with the body's values and placeholders for unknown related names, where missing.
+
+    As in `_insert_missing_frames`, all names go in one statement in sorted order (a multi-row VALUES is inserted in
+    its order), before any other write. A new frame is thus written once, not as a placeholder that the upsert then
+    rewrites with every index. Returns the names inserted, and the frame's RECORD_COLUMNS when it was new.
+    """
+    columns = list(FRAME_DEFAULTS)
+    row_sql = "(%s, " + ", ".join("%s::geography" if name == "area" else "%s" for name in columns) + ", now(), now())"
+    own = [values.get(name, FRAME_DEFAULTS[name]) for name in columns]
+    placeholder = [FRAME_DEFAULTS[name] for name in columns]
+    names = sorted({basename, *related})
+    cursor.execute(
+        f"INSERT INTO frames_frame (basename, {', '.join(columns)}, created, modified) "
+        f"VALUES {', '.join([row_sql] * len(names))} "
+        f"ON CONFLICT (basename) DO NOTHING RETURNING {', '.join(RECORD_COLUMNS)}",
+        [value for name in names for value in (name, *(own if name == basename else placeholder))],
+    )
+    rows = [dict(zip(RECORD_COLUMNS, row, strict=True)) for row in cursor.fetchall()]
+    return {row["basename"] for row in rows}, next((row for row in rows if row["basename"] == basename), None)
+
+
 def _link_related(cursor, *, frame_id: int, names: list[str]) -> list[int]:
     """Both link directions in one insert, in sorted order; links are only ever added. Returns the ids of every frame
     linked to this one, new links and earlier ones (other frames may have named this one), in id order."""
@@ -268,8 +292,12 @@ def frame_ingest(*, data: dict) -> IngestResult:
     def work() -> IngestResult:
         related = data.get("related_frame_filenames") or []
         with connections[WRITER].cursor() as cursor:
-            inserted = _insert_missing_frames(cursor, names=[data["basename"], *related])
-            stored, _ = _upsert_frame(cursor, basename=data["basename"], values=_frame_values(data))
+            values = _frame_values(data)
+            inserted, stored = _insert_frame_and_missing(
+                cursor, basename=data["basename"], values=values, related=related
+            )
+            if stored is None:  # known already (archived, or a placeholder): the body's fields replace the stored ones
+                stored, _ = _upsert_frame(cursor, basename=data["basename"], values=values)
             frame_id = stored["id"]
             added_md5s, versions = _add_versions(
                 cursor,

@@ -239,3 +239,18 @@ def test_the_201_body_is_the_stored_frame_in_every_case(superuser_client, monkey
     _assert_answers_the_stored_frame(post(superuser_client, two))
     _assert_answers_the_stored_frame(response := post(superuser_client, ingest_body("science-4", version_set=[])))
     assert response.json()["url"] is None and response.json()["filename"] is None
+
+
+def test_a_new_frame_is_written_once_and_a_known_one_updated(superuser_client):
+    def frame_writes(body) -> list[str]:
+        with CaptureQueriesContext(connection) as queries:
+            assert post(superuser_client, body).status_code == 201
+        frames = [q["sql"] for q in queries if q["sql"].startswith("INSERT INTO frames_frame ")]
+        return ["upsert" if "DO UPDATE" in sql else "insert" for sql in frames]
+
+    # New: one insert of the frame with its values (and of its unknown related names as placeholders).
+    assert frame_writes(ingest_body("science", related_frame_filenames=["bias"])) == ["insert"]
+    # A placeholder, then an archived frame: the insert finds it, and the upsert writes the body's fields.
+    assert frame_writes(ingest_body("bias")) == ["insert", "upsert"]
+    assert frame_writes(ingest_body("bias")) == ["insert", "upsert"]
+    assert Frame.objects.get(basename="bias").observation_date is not None

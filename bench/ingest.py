@@ -293,7 +293,7 @@ def _profile_stages(stats: pstats.Stats, posts: int) -> list[dict]:
     and the record built)."""
     stages = [(label, profile_cumulative(stats, filename, name)) for label, filename, name in PROFILE_STAGES]
     view, validation, ingest = (profile_cumulative(stats, *key) for key in (VIEW, VALIDATION, INGEST))
-    stages.append(("response: frame, versions, links read again; record", view - validation - ingest))
+    stages.append(("response: the record and its links", view - validation - ingest))
     return profile_stages(stats, stages, posts)
 
 

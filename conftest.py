@@ -96,6 +96,17 @@ def _isolated_state(settings, tmp_path):
     reset_filestore()
 
 
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_call(item):
+    """Once a test's body is done, and before its fixtures go (the database's flush, the broker), the outbox relay
+    finishes what the test queued and closes its connection: nothing reaches into the next test, and no connection
+    is left to block the test database's removal."""
+    yield
+    from frames.services import outbox_relay
+
+    assert outbox_relay.stop(timeout=30), "the outbox relay did not stop"
+
+
 def configdb_site(code: str, enclosures: dict[str, dict[str, list[str]]]) -> dict:
     """A site as configdb's /sites/ returns it, from {enclosure: {telescope: [instrument type, ...]}}."""
     return {

@@ -10,8 +10,8 @@ from kombu import Connection, Exchange, Producer
 
 logger = logging.getLogger(__name__)
 
-# After a failure, inline publications are skipped this long: a dead broker costs an ingest at most one timeout per
-# this period per process. The background drain is not subject to it.
+# After a failure, after-commit publications (the outbox relay's) are skipped this long: a dead broker costs them at
+# most one timeout per this period per process. The background drain is not subject to it.
 CIRCUIT_OPEN_SECONDS = 30
 
 

@@ -236,7 +236,8 @@ PROFILE_STAGES = (
     ("token authentication", "rest_framework/authentication.py", "authenticate"),
     ("input validation (DRF serializer)", "rest_framework/serializers.py", "is_valid"),
     ("frame_ingest: its statements and COMMIT", "frames/services.py", "work"),
-    ("after commit: outbox publish, then DELETE + COMMIT", "frames/services.py", "outbox_publish_inline"),
+    # The relay publishes and deletes on a thread of its own, which the profile (of the request's thread) leaves out.
+    ("after commit: notification handed to the outbox relay", "frames/services.py", "outbox_publish_later"),
     ("after commit: aggregates cache", "frames/services.py", "aggregates_note_frame"),
     ("JSON rendering", "rest_framework/renderers.py", "render"),
 )
@@ -292,7 +293,7 @@ def _profile_stages(stats: pstats.Stats, posts: int) -> list[dict]:
     and the record built)."""
     stages = [(label, profile_cumulative(stats, filename, name)) for label, filename, name in PROFILE_STAGES]
     view, validation, ingest = (profile_cumulative(stats, *key) for key in (VIEW, VALIDATION, INGEST))
-    stages.append(("response: frame, versions, links read again; record", view - validation - ingest))
+    stages.append(("response: the record and its links", view - validation - ingest))
     return profile_stages(stats, stages, posts)
 
 

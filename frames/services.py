@@ -14,6 +14,7 @@ from django.db import InterfaceError, OperationalError, connections, transaction
 from django.utils import timezone
 from rest_framework.exceptions import ValidationError
 
+from archive.background import BatchThread
 from archive.exceptions import Conflict, ServiceUnavailable
 from archive.filestore import FileStoreNotFound, FileStoreUnavailable, get_filestore
 from archive.messaging import PublishFailed, get_publisher
@@ -21,7 +22,7 @@ from authentication import portal
 from frames import fitsmeta
 from frames.models import AggregateSnapshot, FileDeletion, Frame, OutboxMessage, Thumbnail, Version
 from frames.paths import store_path
-from frames.selectors import AGGREGATE_CACHE_KEY, AGGREGATE_COLUMNS
+from frames.selectors import AGGREGATE_CACHE_KEY, AGGREGATE_COLUMNS, VersionRow
 from frames.serializers import ONLY_FITS_FILES, FrameIngestSerializer, footprint_geometry, format_millis
 
 logger = logging.getLogger(__name__)
@@ -50,7 +51,7 @@ FRAME_DEFAULTS = {
 }
 PLACEHOLDER_COLUMNS = [name for name, default in FRAME_DEFAULTS.items() if default is not None]
 
-# How long a new notification is left to the inline attempt after commit before the background drain takes it.
+# How long a new notification is left to the after-commit attempt (the relay's) before the background drain takes it.
 INLINE_GRACE_SECONDS = 10
 
 # File store look-ups at once when a zip needs the sizes of versions archived without one.
@@ -65,6 +66,9 @@ class IngestResult:
     frame_id: int
     versions_added: int
     created: bool
+    # The frame as the ingest's own statements left it, its versions and related ids attached: what the 201 body
+    # shows, without reading it back (and so without any replica lag).
+    frame: Frame | None = None
 
 
 def _frame_values(data: dict) -> dict:
@@ -77,16 +81,16 @@ def _frame_values(data: dict) -> dict:
 
 
 PATH_COLUMNS = ("site_id", "instrument_id", "observation_day", "reduction_level", "configuration_type")
+# What the frame's insert or upsert returns: the columns of the record shape (spec §5.2), object paths' among them.
+RECORD_COLUMNS = ("id", "basename", *(name for name in FRAME_DEFAULTS if name != "area"))
 
 
-def _upsert_frame(
-    cursor, *, basename: str, values: dict, only_fill_placeholder: bool = False
-) -> tuple[int, bool, dict]:
+def _upsert_frame(cursor, *, basename: str, values: dict, only_fill_placeholder: bool = False) -> tuple[dict, bool]:
     """Insert or update the frame row by basename; the row lock serialises concurrent ingests of one frame.
 
     Columns in `values` replace the stored ones; the others keep theirs (defaults on creation). With
-    `only_fill_placeholder`, an existing frame is updated only while it is still a placeholder. Returns the id,
-    whether the row was written, and the stored columns that object paths are made of.
+    `only_fill_placeholder`, an existing frame is updated only while it is still a placeholder. Returns the stored
+    row's RECORD_COLUMNS and whether the row was written.
     """
     columns = list(FRAME_DEFAULTS)
     params = [basename] + [values.get(name, FRAME_DEFAULTS[name]) for name in columns]
@@ -97,34 +101,40 @@ def _upsert_frame(
         f"INSERT INTO frames_frame (basename, {', '.join(columns)}, created, modified) "
         f"VALUES (%s, {placeholders}, now(), now()) "
         f"ON CONFLICT (basename) DO UPDATE SET {', '.join(updates)}{where} "
-        f"RETURNING id, true, {', '.join(PATH_COLUMNS)}",
+        f"RETURNING true, {', '.join(RECORD_COLUMNS)}",
         params,
     )
     row = cursor.fetchone()
     if row is None:  # an existing, non-placeholder frame that must not change
-        cursor.execute(f"SELECT id, false, {', '.join(PATH_COLUMNS)} FROM frames_frame WHERE basename = %s", [basename])
+        cursor.execute(f"SELECT false, {', '.join(RECORD_COLUMNS)} FROM frames_frame WHERE basename = %s", [basename])
         row = cursor.fetchone()
-    return row[0], row[1], dict(zip(PATH_COLUMNS, row[2:], strict=True))
+    return dict(zip(RECORD_COLUMNS, row[1:], strict=True)), row[0]
 
 
-def _add_versions(cursor, *, frame_id: int, basename: str, versions: list[dict], path_fields: dict) -> list[str]:
-    """Insert the posted versions that are new and return their md5s, in posted order; replays are ignored, md5 or
-    key clashes are 400s."""
-    if not versions:
-        return []
+VERSION_COLUMNS = ", ".join(VersionRow._fields)
+
+
+def _add_versions(
+    cursor, *, frame_id: int, basename: str, versions: list[dict], path_fields: dict
+) -> tuple[list[str], list[VersionRow]]:
+    """Insert the posted versions that are new; replays are ignored, md5 or key clashes are 400s.
+
+    Returns the md5s added, in posted order, and all the frame's versions newest first (the frame's row lock, taken
+    by its insert or upsert, keeps other ingests from adding any meanwhile). One statement reads the frame's versions
+    and the clashing ones, so that the count stays fixed whether or not versions are posted.
+    """
     cursor.execute(
-        "SELECT frame_id, key, md5 FROM frames_version WHERE md5 = ANY(%s) OR key = ANY(%s)",
-        [[v["md5"] for v in versions], [v["key"] for v in versions]],
+        f"SELECT {VERSION_COLUMNS} FROM frames_version WHERE frame_id = %s OR md5 = ANY(%s) OR key = ANY(%s)",
+        [frame_id, [v["md5"] for v in versions], [v["key"] for v in versions]],
     )
-    by_md5, by_key = {}, {}
-    for row_frame, key, md5 in cursor.fetchall():
-        by_md5[md5] = (row_frame, key)
-        by_key[key] = (row_frame, md5)
+    known = [VersionRow(*row) for row in cursor.fetchall()]
+    by_md5 = {row.md5: (row.frame_id, row.key) for row in known}
+    by_key = {row.key: (row.frame_id, row.md5) for row in known}
     errors, new = [], []
     for item in versions:
-        known = by_md5.get(item["md5"])
-        if known is not None:
-            errors.append({} if known == (frame_id, item["key"]) else {"md5": [MD5_EXISTS]})
+        clash = by_md5.get(item["md5"])
+        if clash is not None:
+            errors.append({} if clash == (frame_id, item["key"]) else {"md5": [MD5_EXISTS]})
         elif item["key"] in by_key:
             errors.append({"key": [KEY_EXISTS]})
         else:
@@ -132,8 +142,9 @@ def _add_versions(cursor, *, frame_id: int, basename: str, versions: list[dict],
             new.append(item)
     if any(errors):
         raise ValidationError({"version_set": errors})
+    own = [row for row in known if row.frame_id == frame_id]
     if not new:
-        return []
+        return [], _newest_first(own)
     rows = []
     for item in new:
         path = store_path(basename=basename, extension=item["extension"], **path_fields)
@@ -141,20 +152,27 @@ def _add_versions(cursor, *, frame_id: int, basename: str, versions: list[dict],
     values_sql = ", ".join(["(%s, %s, %s, %s, %s, now())"] * len(rows))
     cursor.execute(
         "INSERT INTO frames_version (frame_id, key, md5, extension, store_path, created) "
-        f"VALUES {values_sql} ON CONFLICT DO NOTHING RETURNING md5",
+        f"VALUES {values_sql} ON CONFLICT DO NOTHING RETURNING {VERSION_COLUMNS}",
         [value for row in rows for value in row],
     )
-    inserted = {row[0] for row in cursor.fetchall()}
+    inserted = [VersionRow(*row) for row in cursor.fetchall()]
+    inserted_md5s = {row.md5 for row in inserted}
     if len(inserted) < len(new):
         # A concurrent ingest archived the same md5 or key between our check and our insert.
         raise ValidationError(
             {
                 "version_set": [
-                    {} if item not in new or item["md5"] in inserted else {"md5": [MD5_EXISTS]} for item in versions
+                    {} if item not in new or item["md5"] in inserted_md5s else {"md5": [MD5_EXISTS]}
+                    for item in versions
                 ]
             }
         )
-    return [item["md5"] for item in new]
+    return [item["md5"] for item in new], _newest_first(own + inserted)
+
+
+def _newest_first(versions: list[VersionRow]) -> list[VersionRow]:
+    """The order of every version list (spec §5.1): -created, -id."""
+    return sorted(versions, key=lambda row: (row.created, row.id), reverse=True)
 
 
 def _replace_headers(cursor, *, frame_id: int, headers: dict, keep_existing: bool = False) -> None:
@@ -180,19 +198,48 @@ def _insert_missing_frames(cursor, *, names: list[str]) -> set[str]:
     return {row[0] for row in cursor.fetchall()}
 
 
-def _link_related(cursor, *, frame_id: int, names: list[str]) -> None:
-    """Both link directions in one insert, in sorted order; links are only ever added."""
-    if not names:
-        return
+def _insert_frame_and_missing(
+    cursor, *, basename: str, values: dict, related: list[str]
+) -> tuple[set[str], dict | None]:
+    """The frame's row with the body's values and placeholders for unknown related names, where missing.
+
+    As in `_insert_missing_frames`, all names go in one statement in sorted order (a multi-row VALUES is inserted in
+    its order), before any other write. A new frame is thus written once, not as a placeholder that the upsert then
+    rewrites with every index. Returns the names inserted, and the frame's RECORD_COLUMNS when it was new.
+    """
+    columns = list(FRAME_DEFAULTS)
+    row_sql = "(%s, " + ", ".join("%s::geography" if name == "area" else "%s" for name in columns) + ", now(), now())"
+    own = [values.get(name, FRAME_DEFAULTS[name]) for name in columns]
+    placeholder = [FRAME_DEFAULTS[name] for name in columns]
+    names = sorted({basename, *related})
     cursor.execute(
-        "INSERT INTO frames_frame_related_frames (from_frame_id, to_frame_id) "
-        "SELECT a, b FROM ("
-        "  SELECT %(id)s::bigint AS a, id AS b FROM frames_frame WHERE basename = ANY(%(names)s)"
-        "  UNION ALL SELECT id, %(id)s::bigint FROM frames_frame WHERE basename = ANY(%(names)s)"
-        ") AS links WHERE a <> b ORDER BY a, b "
-        "ON CONFLICT (from_frame_id, to_frame_id) DO NOTHING",
+        f"INSERT INTO frames_frame (basename, {', '.join(columns)}, created, modified) "
+        f"VALUES {', '.join([row_sql] * len(names))} "
+        f"ON CONFLICT (basename) DO NOTHING RETURNING {', '.join(RECORD_COLUMNS)}",
+        [value for name in names for value in (name, *(own if name == basename else placeholder))],
+    )
+    rows = [dict(zip(RECORD_COLUMNS, row, strict=True)) for row in cursor.fetchall()]
+    return {row["basename"] for row in rows}, next((row for row in rows if row["basename"] == basename), None)
+
+
+def _link_related(cursor, *, frame_id: int, names: list[str]) -> list[int]:
+    """Both link directions in one insert, in sorted order; links are only ever added. Returns the ids of every frame
+    linked to this one, new links and earlier ones (other frames may have named this one), in id order."""
+    cursor.execute(
+        "WITH added AS ("
+        "  INSERT INTO frames_frame_related_frames (from_frame_id, to_frame_id) "
+        "  SELECT a, b FROM ("
+        "    SELECT %(id)s::bigint AS a, id AS b FROM frames_frame WHERE basename = ANY(%(names)s)"
+        "    UNION ALL SELECT id, %(id)s::bigint FROM frames_frame WHERE basename = ANY(%(names)s)"
+        "  ) AS links WHERE a <> b ORDER BY a, b "
+        "  ON CONFLICT (from_frame_id, to_frame_id) DO NOTHING RETURNING from_frame_id, to_frame_id"
+        ") "
+        # The statement's snapshot does not see its own inserts: the new links come from RETURNING.
+        "SELECT to_frame_id FROM added WHERE from_frame_id = %(id)s "
+        "UNION SELECT to_frame_id FROM frames_frame_related_frames WHERE from_frame_id = %(id)s ORDER BY 1",
         {"id": frame_id, "names": names},
     )
+    return [row[0] for row in cursor.fetchall()]
 
 
 def notification_payload(*, frame_id: int, data: dict) -> dict:
@@ -218,7 +265,7 @@ def _write_notification(cursor, *, frame_id: int, data: dict, added_md5s: list[s
         "message_id": f"{frame_id}-{added_md5s[0]}",
         "payload": notification_payload(frame_id=frame_id, data=data),
     }
-    # Due a little later than now, so the background drain leaves the inline attempt after commit to go first.
+    # Due a little later than now, so the background drain leaves the attempt after commit to go first.
     cursor.execute(
         "INSERT INTO frames_outboxmessage (frame_id, exchange, message_id, payload, created, attempts, "
         "next_attempt_at, last_error) VALUES (%s, %s, %s, %s::jsonb, now(), 0, now() + %s * interval '1 second', '') "
@@ -249,22 +296,33 @@ def frame_ingest(*, data: dict) -> IngestResult:
     def work() -> IngestResult:
         related = data.get("related_frame_filenames") or []
         with connections[WRITER].cursor() as cursor:
-            inserted = _insert_missing_frames(cursor, names=[data["basename"], *related])
-            frame_id, _, stored = _upsert_frame(cursor, basename=data["basename"], values=_frame_values(data))
-            added_md5s = _add_versions(
+            values = _frame_values(data)
+            inserted, stored = _insert_frame_and_missing(
+                cursor, basename=data["basename"], values=values, related=related
+            )
+            if stored is None:  # known already (archived, or a placeholder): the body's fields replace the stored ones
+                stored, _ = _upsert_frame(cursor, basename=data["basename"], values=values)
+            frame_id = stored["id"]
+            added_md5s, versions = _add_versions(
                 cursor,
                 frame_id=frame_id,
                 basename=data["basename"],
                 versions=data["version_set"],
-                path_fields={**stored, "headers": data["headers"]},
+                path_fields={**{name: stored[name] for name in PATH_COLUMNS}, "headers": data["headers"]},
             )
             _replace_headers(cursor, frame_id=frame_id, headers=data["headers"])
-            _link_related(cursor, frame_id=frame_id, names=related)
+            related_ids = _link_related(cursor, frame_id=frame_id, names=related)
             message = _write_notification(cursor, frame_id=frame_id, data=data, added_md5s=added_md5s)
         if message is not None:
-            transaction.on_commit(lambda: outbox_publish_inline(message=message), using=WRITER)
+            transaction.on_commit(lambda: outbox_publish_later(message=message), using=WRITER)
         transaction.on_commit(lambda: aggregates_note_frame(values=data), using=WRITER)
-        return IngestResult(frame_id=frame_id, versions_added=len(added_md5s), created=data["basename"] in inserted)
+        frame = Frame.from_db(WRITER, RECORD_COLUMNS, [stored[name] for name in RECORD_COLUMNS])
+        frame.prefetched_versions = versions
+        frame.prefetched_related_ids = related_ids
+        frame.prefetched_thumbnails = []
+        return IngestResult(
+            frame_id=frame_id, versions_added=len(added_md5s), created=data["basename"] in inserted, frame=frame
+        )
 
     return _with_retries(work)
 
@@ -280,9 +338,10 @@ def thumbnail_ingest(*, data: dict) -> tuple[int, int]:
         version = data["version_set"][0]
         with connections[WRITER].cursor() as cursor:
             _insert_missing_frames(cursor, names=[data["frame_basename"]])
-            parent_id, filled, _ = _upsert_frame(
+            parent, filled = _upsert_frame(
                 cursor, basename=data["frame_basename"], values=_frame_values(data), only_fill_placeholder=True
             )
+            parent_id = parent["id"]
             if filled:
                 _replace_headers(cursor, frame_id=parent_id, headers=data["headers"], keep_existing=True)
             # The thumbnail's path is made from its own body, as the ingester made it for the upload.
@@ -325,6 +384,7 @@ class FitsIngestResult:
     body: dict  # the body the ingester would have POSTed (JSON natives), with its version once stored
     store_path: str
     frame_id: int | None = None  # None for a dry run
+    frame: Frame | None = None  # as frame_ingest left it (IngestResult.frame)
 
 
 def file_md5(fileobj: BinaryIO) -> tuple[str, int]:
@@ -454,7 +514,9 @@ def fits_ingest(
             raise FileAlreadyArchived(archived) from None
         raise
     logger.debug("Archived %s%s as frame %s at %s", basename, extension, result.frame_id, path)
-    return FitsIngestResult(body={**body, "version_set": [version]}, store_path=path, frame_id=result.frame_id)
+    return FitsIngestResult(
+        body={**body, "version_set": [version]}, store_path=path, frame_id=result.frame_id, frame=result.frame
+    )
 
 
 # --- aggregates ---------------------------------------------------------------------------------------------------
@@ -517,23 +579,48 @@ def _retry_delay(attempts: int) -> datetime.timedelta:
     return datetime.timedelta(seconds=min(2**attempts, settings.NOTIFICATION_RETRY_MAX_SECONDS))
 
 
-def outbox_publish_inline(*, message: dict) -> bool:
-    """The after-commit attempt of an ingest: publish, then delete the row. A failure leaves the row for the drain
-    and never reaches the ingest's caller; while the broker is known to be down, no attempt is made at all."""
+def outbox_publish_batch(*, messages: list[dict]) -> int:
+    """The after-commit attempt at ingests' notifications, made by the relay thread: publish each, then delete the
+    confirmed rows in one statement. A failure records the attempt on its row and opens the publisher's circuit; what
+    is left of the batch, and everything while the circuit is open, waits for the drain. Returns how many were sent.
+    """
 
     publisher = get_publisher()
-    if publisher.circuit_open:
-        return False
-    try:
-        publisher.publish(exchange=message["exchange"], payload=message["payload"], message_id=message["message_id"])
-    except PublishFailed as exc:
-        logger.warning("Notification %s not published, will retry: %s", message["message_id"], exc)
-        OutboxMessage.objects.using(WRITER).filter(pk=message["id"]).update(
-            attempts=1, last_error=str(exc)[:2000], next_attempt_at=timezone.now() + _retry_delay(1)
-        )
-        return False
-    OutboxMessage.objects.using(WRITER).filter(pk=message["id"]).delete()
-    return True
+    published = []
+    for message in messages:
+        if publisher.circuit_open:
+            break
+        try:
+            publisher.publish(
+                exchange=message["exchange"], payload=message["payload"], message_id=message["message_id"]
+            )
+        except PublishFailed as exc:
+            logger.warning("Notification %s not published, will retry: %s", message["message_id"], exc)
+            OutboxMessage.objects.using(WRITER).filter(pk=message["id"]).update(
+                attempts=1, last_error=str(exc)[:2000], next_attempt_at=timezone.now() + _retry_delay(1)
+            )
+            break
+        published.append(message["id"])
+    if published:
+        with transaction.atomic(using=WRITER), connections[WRITER].cursor() as cursor:
+            # A delete lost in a crash only means the message goes again (at least once; consumers de-duplicate on
+            # message_id): no need to wait for the WAL flush.
+            cursor.execute("SET LOCAL synchronous_commit TO OFF")
+            cursor.execute("DELETE FROM frames_outboxmessage WHERE id = ANY(%s)", [published])
+    return len(published)
+
+
+# One per process: publishing waits for the broker's confirmation and the delete for the database, and neither is any
+# business of the ingest's caller, who has the commit (and the outbox row) already.
+outbox_relay = BatchThread(name="outbox-relay", handler=lambda messages: outbox_publish_batch(messages=messages))
+
+
+def outbox_publish_later(*, message: dict) -> None:
+    """Hand a committed notification to the relay; should the relay refuse it or its process die first, the drain
+    publishes the row once it is due."""
+
+    if not outbox_relay.submit(message):
+        logger.warning("The outbox relay is full; notification %s is left to the drain", message["message_id"])
 
 
 DRAIN_BATCH_SIZE = 500

@@ -276,8 +276,7 @@ class FrameViewSet(
         serializer = FrameIngestSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         result = services.frame_ingest(data=serializer.validated_data)
-        frame = selectors.frame_written(frame_id=result.frame_id)
-        record = frame_record(frame, DownloadLinks(request), area=serializer.validated_data.get("area"))
+        record = frame_record(result.frame, DownloadLinks(request), area=serializer.validated_data.get("area"))
         return Response(record, status=status.HTTP_201_CREATED)
 
     @extend_schema(request=ZipRequestSerializer, responses={(200, "application/zip"): OpenApiTypes.BINARY})
@@ -355,8 +354,7 @@ class FrameViewSet(
         )
         if result.frame_id is None:
             return Response({"record": result.body, "store_path": result.store_path})
-        frame = selectors.frame_written(frame_id=result.frame_id)
-        record = frame_record(frame, DownloadLinks(request), area=result.body["area"])
+        record = frame_record(result.frame, DownloadLinks(request), area=result.body["area"])
         return Response(record, status=status.HTTP_201_CREATED)
 
 

@@ -113,6 +113,36 @@ def test_a_token_request_costs_one_query_for_token_user_and_profile(make_user, d
         assert client.get("/profile/").json()["profile"] == {"proposals": ["A"]}
 
 
+def test_the_token_look_up_gives_the_user_and_profile_the_orm_would(make_user, django_assert_num_queries):
+    from authentication.selectors import user_by_api_key
+
+    user = make_user("member", proposals=["A", "B"])
+    User.objects.filter(pk=user.pk).update(last_login=START, first_name="Ann")
+    key = Token.objects.get(user=user).key
+    expected = User.objects.select_related("profile").get(pk=user.pk)
+    with django_assert_num_queries(1):
+        found = user_by_api_key(key=key)
+        assert found.profile.proposals == ["A", "B"]  # attached, no second query
+        assert found.profile.user is found
+    for field in User._meta.concrete_fields:
+        assert getattr(found, field.attname) == getattr(expected, field.attname), field.name
+    for field in Profile._meta.concrete_fields:
+        assert getattr(found.profile, field.attname) == getattr(expected.profile, field.attname), field.name
+    assert found._state.db == "default" and not found._state.adding
+    assert user_by_api_key(key="not-a-key") is None
+
+
+def test_a_token_user_without_a_profile_has_none_without_a_query(make_user, django_assert_num_queries):
+    from authentication.selectors import profile_of, user_by_api_key
+
+    user = make_user("bare")
+    Profile.objects.filter(user=user).delete()
+    key = Token.objects.get(user=user).key
+    with django_assert_num_queries(1):
+        found = user_by_api_key(key=key)
+        assert found == user and profile_of(found) is None
+
+
 def test_a_mirror_request_costs_two_queries(portal, django_assert_num_queries):
     portal_user = portal.add_user("jdoe", proposals=["A"])
     token_login("jdoe", "portal-pass-1")

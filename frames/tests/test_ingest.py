@@ -9,7 +9,7 @@ from django.test.utils import CaptureQueriesContext
 from conftest import token_client
 from frames.models import Frame, Headers, Version
 from frames.tests.factories import ingest_body
-from frames.tests.shapes import RECORD_KEYS
+from frames.tests.shapes import RECORD_KEYS, record_read_back
 
 pytestmark = pytest.mark.django_db
 
@@ -210,3 +210,47 @@ def test_ingest_statement_count_does_not_grow_with_the_body(superuser_client):
         assert post(superuser_client, big).status_code == 201
     assert len(big_queries) == len(small_queries)
     assert len(big_queries) <= 15
+
+
+def _assert_answers_the_stored_frame(response) -> None:
+    assert response.status_code == 201, response.json()
+    assert response.json() == record_read_back(response)
+
+
+def test_the_201_body_is_the_stored_frame_in_every_case(superuser_client, monkeypatch):
+    monkeypatch.setattr("frames.links.time.time", lambda: 1_700_000_000.0)  # links made apart stay equal
+    # A calibration first known as a placeholder, named by a science frame, then ingested itself.
+    science = ingest_body("science-1", related_frame_filenames=["bias-1.fits.fz", "flat-1.fits.fz"])
+    _assert_answers_the_stored_frame(post(superuser_client, science))
+    bias = ingest_body("bias-1", related_frame_filenames=["dark-1.fits.fz"], area=None)
+    _assert_answers_the_stored_frame(response := post(superuser_client, bias))
+    assert len(response.json()["related_frames"]) == 2  # the science frame's link and its own
+    # A new version, then a replay, of a frame; fields absent from a body keep their stored values.
+    _assert_answers_the_stored_frame(post(superuser_client, ingest_body("science-2", request_id="42")))
+    second = ingest_body("science-2", related_frame_filenames=[])
+    for name in ("request_id", "observation_id", "exposure_time", "reduction_level", "public_date", "area"):
+        del second[name]
+    _assert_answers_the_stored_frame(response := post(superuser_client, second))
+    assert response.json()["request_id"] == 42 and len(response.json()["version_set"]) == 2
+    _assert_answers_the_stored_frame(post(superuser_client, second))
+    # Two versions in one body (one transaction, one creation time), and a body without any.
+    two = ingest_body("science-3")
+    two["version_set"].append({"key": "second-key", "md5": "a" * 32, "extension": ".fits"})
+    _assert_answers_the_stored_frame(post(superuser_client, two))
+    _assert_answers_the_stored_frame(response := post(superuser_client, ingest_body("science-4", version_set=[])))
+    assert response.json()["url"] is None and response.json()["filename"] is None
+
+
+def test_a_new_frame_is_written_once_and_a_known_one_updated(superuser_client):
+    def frame_writes(body) -> list[str]:
+        with CaptureQueriesContext(connection) as queries:
+            assert post(superuser_client, body).status_code == 201
+        frames = [q["sql"] for q in queries if q["sql"].startswith("INSERT INTO frames_frame ")]
+        return ["upsert" if "DO UPDATE" in sql else "insert" for sql in frames]
+
+    # New: one insert of the frame with its values (and of its unknown related names as placeholders).
+    assert frame_writes(ingest_body("science", related_frame_filenames=["bias"])) == ["insert"]
+    # A placeholder, then an archived frame: the insert finds it, and the upsert writes the body's fields.
+    assert frame_writes(ingest_body("bias")) == ["insert", "upsert"]
+    assert frame_writes(ingest_body("bias")) == ["insert", "upsert"]
+    assert Frame.objects.get(basename="bias").observation_date is not None

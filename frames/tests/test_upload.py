@@ -19,6 +19,7 @@ from conftest import free_port, token_client
 from frames import services
 from frames.models import Frame, Headers, OutboxMessage, Version
 from frames.tests.fitsfiles import make_fits
+from frames.tests.shapes import record_read_back
 
 pytestmark = pytest.mark.django_db
 
@@ -304,12 +305,14 @@ def test_an_archived_file_is_a_409_before_anything_is_stored(superuser_client, s
     assert OutboxMessage.objects.count() == 1
 
 
-def test_a_new_version_of_a_frame_is_added(superuser_client, tmp_path):
+def test_a_new_version_of_a_frame_is_added(superuser_client, tmp_path, monkeypatch):
+    monkeypatch.setattr("frames.links.time.time", lambda: 1_700_000_000.0)  # links made apart stay equal
     first = upload(superuser_client, make_fits(tmp_path / "a.fits.fz", seed=1))
     second = upload(superuser_client, make_fits(tmp_path / "a.fits.fz", seed=2))
     assert second.status_code == 201
     assert second.json()["id"] == first.json()["id"]
     assert len(second.json()["version_set"]) == 2
+    assert second.json() == record_read_back(second)
 
 
 def test_dry_run_returns_the_record_and_stores_nothing(superuser_client, s3_bucket, tmp_path):

@@ -8,6 +8,7 @@ import logging
 from contextlib import nullcontext
 
 from django.conf import settings
+from django.core.exceptions import EmptyResultSet
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import OperationalError, connections, transaction
 from django.db.models import Q
@@ -37,7 +38,10 @@ def exact_count(queryset, timeout_ms: int) -> int | None:
     Inside a caller's transaction a savepoint keeps a timed-out count from breaking that transaction.
     """
     connection = connections[queryset.db]
-    sql, params = queryset.order_by().values("pk").query.sql_with_params()
+    try:
+        sql, params = queryset.order_by().values("pk").query.sql_with_params()
+    except EmptyResultSet:  # filters that can match nothing (`.none()`, an integer beyond its column): no SQL
+        return 0
     count_sql = (
         "SELECT set_config('archive.outer_statement_timeout', current_setting('statement_timeout'), true), "
         f"set_config('statement_timeout', '{int(timeout_ms)}', true); "
@@ -59,7 +63,10 @@ def exact_count(queryset, timeout_ms: int) -> int | None:
 def planner_estimate(queryset) -> int:
     """The planner's row estimate of `queryset`'s filters. Only the key is selected: planning a page's full target
     list (footprints as GeoJSON, ...) took three times as long and does not change the estimate."""
-    sql, params = queryset.order_by().values("pk").query.sql_with_params()
+    try:
+        sql, params = queryset.order_by().values("pk").query.sql_with_params()
+    except EmptyResultSet:  # filters that can match nothing: no SQL to plan
+        return 0
     with connections[queryset.db].cursor() as cursor:
         cursor.execute(f"EXPLAIN (FORMAT JSON) {sql}", params)
         plan = cursor.fetchone()[0]

@@ -944,6 +944,22 @@ def test_an_offset_past_an_estimate_still_answers(api_client, settings):
     assert data["count_estimated"] is True
 
 
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"public": "false", "offset": 5},
+        {"public": "false", "offset": 5, "force_count": "1"},
+        {"RLEVEL": str(10**25), "offset": 5},
+        {"request_id": str(10**25), "offset": 5},
+    ],
+)
+def test_a_list_that_can_match_nothing_counts_0_past_its_first_page(api_client, params):
+    # These filters compile to "nothing" (no SQL): the count must not ask for any.
+    bulk_frames(2)
+    data = page(api_client, params)
+    assert (data["count"], data["count_estimated"], data["results"]) == (0, False, [])
+
+
 @pytest.mark.parametrize("value", ["1", "true", "", "0"])
 def test_force_count_from_an_authenticated_user_is_exact(api_client, settings, make_user, value):
     settings.PAGINATION_EXACT_COUNT_THRESHOLD = 0

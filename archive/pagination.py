@@ -30,34 +30,76 @@ def _positive_int(value, default: int, maximum: int | None = None) -> int:
     return min(number, maximum) if maximum else number
 
 
-def exact_count(queryset, timeout_ms: int) -> int | None:
-    """COUNT(*) under a statement timeout, in one round trip; None when it took too long.
+def _run_bounded(queryset, select_sql: str, params, *, timeout_ms: int, serial: bool = False) -> tuple | None:
+    """The row of `select_sql` under a statement timeout, in one round trip; None when it took too long.
 
-    The timeout is set with SET LOCAL in the same query string as the count and put back by the count itself, so it
-    covers exactly that statement (PostgreSQL >= 13 times each statement of a multi-statement string separately).
-    Inside a caller's transaction a savepoint keeps a timed-out count from breaking that transaction.
+    The timeout is set with SET LOCAL in the same query string as the statement and put back by the statement itself,
+    so it covers exactly that statement (PostgreSQL >= 13 times each statement of a multi-statement string
+    separately). Inside a caller's transaction a savepoint keeps a timed-out statement from breaking that transaction.
+    `serial` plans it without parallel workers: for the few thousand rows of an estimated-small list, starting them
+    cost more than they saved (tens of ms on the busy two-core bench host).
     """
     connection = connections[queryset.db]
-    try:
-        sql, params = queryset.order_by().values("pk").query.sql_with_params()
-    except EmptyResultSet:  # filters that can match nothing (`.none()`, an integer beyond its column): no SQL
-        return 0
-    count_sql = (
-        "SELECT set_config('archive.outer_statement_timeout', current_setting('statement_timeout'), true), "
-        f"set_config('statement_timeout', '{int(timeout_ms)}', true); "
-        f"SELECT n, set_config('statement_timeout', current_setting('archive.outer_statement_timeout'), true) "
-        f"FROM (SELECT count(*) AS n FROM ({sql}) AS counted) AS result"
+    local = {"statement_timeout": str(int(timeout_ms))}
+    if serial:
+        local["max_parallel_workers_per_gather"] = "0"
+    save = ", ".join(
+        f"set_config('archive.outer_{name}', current_setting('{name}'), true), set_config('{name}', '{value}', true)"
+        for name, value in local.items()
     )
+    restore = ", ".join(f"set_config('{name}', current_setting('archive.outer_{name}'), true)" for name in local)
+    sql = f"SELECT {save}; SELECT result.*, {restore} FROM ({select_sql}) AS result"
     try:
         savepoint = transaction.atomic(using=queryset.db) if connection.in_atomic_block else nullcontext()
         with savepoint, connection.cursor() as cursor:
-            cursor.execute(count_sql, params)
-            return cursor.fetchone()[0]
+            cursor.execute(sql, params)
+            return cursor.fetchone()[: -len(local)]
     except OperationalError as exc:
         if getattr(exc.__cause__, "pgcode", None) != "57014":  # query_canceled
             raise
         logger.info("Count gave up after %d ms; using the estimate", timeout_ms)
         return None
+
+
+def exact_count(queryset, timeout_ms: int, *, cap: int | None = None, serial: bool = False) -> int | None:
+    """COUNT(*) under a statement timeout, in one round trip; None when it took too long. With `cap`, counting stops
+    there: a result of `cap` means "at least". `serial` as for `_run_bounded`."""
+    try:
+        sql, params = queryset.order_by().values("pk").query.sql_with_params()
+    except EmptyResultSet:  # filters that can match nothing (`.none()`, an integer beyond its column): no SQL
+        return 0
+    limit = f" LIMIT {int(cap)}" if cap is not None else ""
+    select = f"SELECT count(*) AS n FROM ({sql}{limit}) AS counted"
+    row = _run_bounded(queryset, select, params, timeout_ms=timeout_ms, serial=serial)
+    return None if row is None else row[0]
+
+
+def counted_page(queryset, *, field: str, descending: bool, offset: int, size: int, cap: int, timeout_ms: int):
+    """`(ids, count)`: the ids of rows offset..offset+size of `queryset` ordered by (field, id) (`field` a column),
+    and the number of all its rows, from one scan of its matches. `(None, cap)` when there are `cap` matches or more
+    (the scan stops there); None when it took longer than `timeout_ms`.
+
+    The keys (id, field) of the matches are read once, in no order, so the planner reads them the cheapest way for a
+    few thousand rows (a filter's own index: the trigram bitmap of a contains-search), and the count and the page
+    both come from them. Read on its own, the page cost as much again as the count, and more when the planner walked
+    the ordering's index expecting a page of matches among the most recent frames.
+    """
+    try:
+        sql, params = queryset.order_by().values_list("pk", field).query.sql_with_params()
+    except EmptyResultSet:  # filters that can match nothing: no SQL
+        return [], 0
+    direction = "DESC" if descending else "ASC"  # NULLs first descending, last ascending: as the ORM orders them
+    select = (
+        f"WITH matches AS MATERIALIZED (SELECT * FROM ({sql}) AS filtered (pk, sort_key) LIMIT {int(cap)}) "
+        "SELECT (SELECT count(*) FROM matches) AS n, "
+        f"ARRAY(SELECT pk FROM matches ORDER BY sort_key {direction}, pk {direction} "
+        f"OFFSET {int(offset)} LIMIT {int(size)}) AS ids"
+    )
+    row = _run_bounded(queryset, select, params, timeout_ms=timeout_ms, serial=True)
+    if row is None:
+        return None
+    count, ids = row
+    return (None, cap) if count >= cap else (ids, count)
 
 
 def planner_estimate(queryset) -> int:
@@ -79,7 +121,9 @@ class ArchivePagination(BasePagination):
     """Limit/offset by default (`count`, `count_estimated`), keyset cursors with `pagination_style=cursor`.
 
     Views give the ordering as `(field, descending)` on `view.ordering_key`, and may say through
-    `view.count_timeout_ms(request)` that a list deserves an exact count (None: estimate unless small).
+    `view.count_timeout_ms(request)` that a list deserves an exact count (None: estimate unless small), and through
+    `view.count_first(request)` that its page costs a scan of all its matches anyway (a contains-search, whose index
+    cannot give the order): such a list is estimated first and, when small, paged and counted from one scan.
     """
 
     def paginate_queryset(self, queryset, request, view=None):
@@ -105,30 +149,65 @@ class ArchivePagination(BasePagination):
             self.offset = max(int(params.get("offset", 0)), 0)
         except (TypeError, ValueError):
             self.offset = 0
+        self.at_least = 0
+        self.scanned = False
+        timeout = view.count_timeout_ms(self.request) if hasattr(view, "count_timeout_ms") else None
+        estimate = None
+        if timeout is None and hasattr(view, "count_first") and view.count_first(self.request):
+            estimate = planner_estimate(queryset)
+            if estimate < settings.PAGINATION_EXACT_COUNT_THRESHOLD:
+                rows = self._counted_page(queryset)
+                if rows is not None:
+                    return rows
         rows = list(self._ordered(queryset)[self.offset : self.offset + self.limit + 1])
         self.has_next = len(rows) > self.limit
         rows = rows[: self.limit]
-        self.count, self.count_estimated = self._count(queryset, view, len(rows))
+        self.count, self.count_estimated = self._count(queryset, timeout, estimate, len(rows))
         return rows
 
-    def _count(self, queryset, view, page_length: int) -> tuple[int, bool]:
+    def _counted_page(self, queryset) -> list | None:
+        """The page, with the exact count, from one scan of the matches; None when that scan gave up."""
+        self.scanned = True
+        found = counted_page(
+            queryset,
+            field=self.field,
+            descending=self.descending,
+            offset=self.offset,
+            size=self.limit + 1,
+            cap=settings.PAGINATION_EXACT_COUNT_THRESHOLD,
+            timeout_ms=settings.PAGINATION_COUNT_TIMEOUT_MS,
+        )
+        if found is None:
+            return None
+        ids, count = found
+        if ids is None:
+            self.at_least = count  # more matches than exact counts are made for: the estimate, but no lower
+            return None
+        self.count, self.count_estimated = count, False
+        self.has_next = len(ids) > self.limit
+        ids = ids[: self.limit]
+        # The rows by primary key, through the same queryset: its annotations, and its filters checked once more.
+        return list(self._ordered(queryset.filter(pk__in=ids))) if ids else []
+
+    def _count(self, queryset, timeout: int | None, estimate: int | None, page_length: int) -> tuple[int, bool]:
+        """(count, estimated) of a list whose page was read on its own."""
         unordered = queryset.order_by()
-        floor = self.offset + page_length + (1 if self.has_next else 0)
+        floor = max(self.offset + page_length + (1 if self.has_next else 0), self.at_least)
         if not self.has_next and (page_length or self.offset == 0):
             return self.offset + page_length, False  # the last page tells the exact count for free
-        timeout = view.count_timeout_ms(self.request) if hasattr(view, "count_timeout_ms") else None
-        if timeout is None:
-            estimate = planner_estimate(unordered)
-            if estimate >= settings.PAGINATION_EXACT_COUNT_THRESHOLD:
-                return max(estimate, floor), True
-            timeout = settings.PAGINATION_COUNT_TIMEOUT_MS
-        else:
-            estimate = None
-        count = exact_count(unordered, timeout)
-        if count is not None:
-            return count, False
+        if timeout is not None:  # the view asks for an exact count, however large
+            count = exact_count(unordered, timeout)
+            if count is not None:
+                return count, False
         if estimate is None:
             estimate = planner_estimate(unordered)
+        threshold = settings.PAGINATION_EXACT_COUNT_THRESHOLD
+        if timeout is None and estimate < threshold and not self.scanned:
+            # Small by the estimate: counted exactly, but no further than the threshold in case the estimate was wrong.
+            count = exact_count(unordered, settings.PAGINATION_COUNT_TIMEOUT_MS, cap=threshold, serial=True)
+            if count is not None and count < threshold:
+                return count, False
+            floor = max(floor, count or 0)
         return max(estimate, floor), True
 
     # --- cursor -------------------------------------------------------------------------------------------------

@@ -50,6 +50,10 @@ logger = logging.getLogger(__name__)
 
 # The reference's small queries, counted exactly (spec §6.3).
 SMALL_QUERY_PARAMETERS = ("request_id", "REQNUM", "observation_id", "BLKUID", "basename_exact")
+# Contains-searches. Their trigram index cannot give the list's order, so a page of them reads every match (and sorts)
+# or walks the date index through non-matches until a page turns up: about what counting them costs, and they are
+# counted whenever the estimate is below the threshold. Such lists are paged from the scan that counts them.
+CONTAINS_PARAMETERS = ("basename", "OBJECT", "target_name")
 
 
 class LenientJSONParser(JSONParser):
@@ -176,6 +180,9 @@ class FrameViewSet(
             if days <= 7 or (narrow and days <= 63):
                 return settings.PAGINATION_COUNT_TIMEOUT_MS
         return None
+
+    def count_first(self, request) -> bool:
+        return any(request.query_params.get(name) for name in CONTAINS_PARAMETERS)
 
     # --- reads --------------------------------------------------------------------------------------------------
     @extend_schema(

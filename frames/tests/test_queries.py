@@ -960,6 +960,73 @@ def test_a_list_that_can_match_nothing_counts_0_past_its_first_page(api_client, 
     assert (data["count"], data["count_estimated"], data["results"]) == (0, False, [])
 
 
+@pytest.mark.parametrize("ordering", ["exposure_time", "-exposure_time", "basename", "-observation_date", "-id"])
+def test_a_small_contains_search_takes_its_pages_and_count_from_one_scan(api_client, ordering):
+    # Ties and NULLs where the field allows them: the scan's order must be the ORM's.
+    times = [30.0, None, 1.5, 30.0, None, 300.0, 1.5]
+    for index, exposure in enumerate(times):
+        FrameFactory(basename=f"frame-{index % 3}-{index}", exposure_time=exposure, observation_date=at(2024, 5, 1))
+    FrameFactory(basename="other")
+    prefix = "-" if ordering.startswith("-") else ""
+    expected = list(
+        Frame.objects.filter(basename__contains="frame").order_by(ordering, f"{prefix}id").values_list("id", flat=True)
+    )
+    served = []
+    for offset in (0, 3, 6):
+        with CaptureQueriesContext(connection) as context:
+            data = page(api_client, {"basename": "FRAME", "ordering": ordering, "limit": 3, "offset": offset})
+        served += [item["id"] for item in data["results"]]
+        assert (data["count"], data["count_estimated"]) == (7, False)
+        assert (data["next"] is None) == (offset == 6)
+        statements = [query["sql"] for query in context.captured_queries]
+        assert sum("WITH matches AS MATERIALIZED" in sql for sql in statements) == 1, statements
+        assert not any("count(*) AS n FROM" in sql for sql in statements), statements
+    assert served == expected
+
+
+@pytest.mark.parametrize("params", [{"target_name": "m51"}, {"OBJECT": "m51"}, {"basename": "frame"}])
+def test_a_contains_search_with_more_matches_than_its_estimate_falls_back_to_the_estimate(
+    api_client, settings, monkeypatch, params
+):
+    # The planner thought 2; the scan for an exact count stops at the threshold (5) and the page is read on its own.
+    settings.PAGINATION_EXACT_COUNT_THRESHOLD = 5
+    monkeypatch.setattr("archive.pagination.planner_estimate", lambda queryset: 2)
+    frames = [FrameFactory(basename=f"frame-{index}", target_name="M51") for index in range(12)]
+    with CaptureQueriesContext(connection) as context:
+        data = page(api_client, {**params, "limit": 3, "ordering": "id"})
+    assert [item["id"] for item in data["results"]] == sorted(frame.id for frame in frames)[:3]
+    assert (data["count"], data["count_estimated"]) == (5, True)
+    assert data["next"] is not None
+    statements = [query["sql"] for query in context.captured_queries]
+    assert sum("WITH matches AS MATERIALIZED" in sql for sql in statements) == 1, statements
+
+
+def test_a_contains_search_whose_scan_timed_out_is_estimated_without_counting_again(api_client, monkeypatch):
+    monkeypatch.setattr("archive.pagination.counted_page", lambda queryset, **arguments: None)
+    frames = bulk_frames(5, target_name="M51")
+    with CaptureQueriesContext(connection) as context:
+        data = page(api_client, {"target_name": "m5", "limit": 2, "ordering": "id"})
+    assert [item["id"] for item in data["results"]] == sorted(frame.id for frame in frames)[:2]
+    assert data["count_estimated"] is True and data["count"] >= 3
+    assert not any("count(*) AS n FROM" in query["sql"] for query in context.captured_queries)
+
+
+def test_other_lists_read_their_page_first_and_count_no_further_than_the_threshold(api_client, settings, monkeypatch):
+    settings.PAGINATION_EXACT_COUNT_THRESHOLD = 5
+    monkeypatch.setattr("archive.pagination.planner_estimate", lambda queryset: 2)
+    frames = bulk_frames(12, site_id="ogg")
+    with CaptureQueriesContext(connection) as context:
+        data = page(api_client, {"site_id": "ogg", "limit": 3, "ordering": "id"})
+    assert [item["id"] for item in data["results"]] == sorted(frame.id for frame in frames)[:3]
+    assert (data["count"], data["count_estimated"]) == (5, True)
+    statements = [query["sql"] for query in context.captured_queries]
+    assert not any("WITH matches AS MATERIALIZED" in sql for sql in statements), statements
+    assert sum("count(*) AS n FROM" in sql and "LIMIT 5" in sql for sql in statements) == 1, statements
+    # Under the threshold, the same count is exact.
+    settings.PAGINATION_EXACT_COUNT_THRESHOLD = 13
+    assert page(api_client, {"site_id": "ogg", "limit": 3})["count"] == 12
+
+
 @pytest.mark.parametrize("value", ["1", "true", "", "0"])
 def test_force_count_from_an_authenticated_user_is_exact(api_client, settings, make_user, value):
     settings.PAGINATION_EXACT_COUNT_THRESHOLD = 0

@@ -70,6 +70,14 @@ def _queries(section: dict) -> list[str]:
         "HTTP p50 over SQL-all p50.",
         "",
     ]
+    warmed = section.get("prewarmed")
+    if warmed:
+        lines[-1:-1] = [
+            f"Caches: frames, versions and links with their indexes read into the page cache first "
+            f"(pg_prewarm, {warmed['bytes'] / 1e9:.2f} GB), as on a server that has been answering for a while."
+            if warmed.get("done")
+            else f"Caches: not prewarmed ({warmed.get('reason')}); the first queries read from the disk.",
+        ]
     rows = [
         [
             row["query"],

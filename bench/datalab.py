@@ -1,7 +1,7 @@
 """`python -m bench.datalab`: the datalab's median of 10 frames of 2k x 2k against numpy's median of the same arrays.
 
-What is timed is the median combine of the Median operation, `datalab.imaging.median_combine`, the step that turns
-aligned frames into the median image and its coverage. The rest of the operation (reading the FITS files, WCS
+What is timed is the median combine of the Median operation, `datalab.operations.imaging.median_combine`, the step
+that turns aligned frames into the median image and its coverage. The rest of the operation (reading the FITS files, WCS
 alignment, the FITS and JPG products) and the job framework around it (sessions, Celery) are not built yet, so this
 is not the time of a Median request; it is the part issue 8 compares with numpy.
 
@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from bench.common import DEFAULT_SEED, add_database_argument, heading, print_table, record, say, verdict
-from datalab.imaging import DEFAULT_MEMORY_BUDGET, median_combine
+from datalab.operations.imaging import DEFAULT_MEMORY_BUDGET, median_combine
 
 TARGET_RATIO = 1.5
 FRAMES = 10
@@ -109,8 +109,9 @@ def summary(seconds: list[float]) -> dict:
 def run(*, runs: int = 5, seed: int = DEFAULT_SEED) -> dict:
     heading(f"Datalab: median of {FRAMES} frames of 2k x 2k against numpy")
     say(
-        "  Times the median combine of the Median operation (datalab.imaging.median_combine); the operation's "
-        "alignment,\n  FITS/JPG products and the job framework are not built yet, so this is not a Median request."
+        "  Times the median combine of the Median operation (datalab.operations.imaging.median_combine); "
+        "the operation's alignment,\n  FITS/JPG products and the job framework are not built yet, "
+        "so this is not a Median request."
     )
     frames = make_frames(seed)
     say(
@@ -152,8 +153,8 @@ def run(*, runs: int = 5, seed: int = DEFAULT_SEED) -> dict:
     band_ratio = round(figures["combine_band"]["best_s"] / figures["numpy_median"]["best_s"], 3)
     result = {
         "available": True,
-        "timed": "datalab.imaging.median_combine: the median combine of the Median operation (its alignment, "
-        "FITS/JPG products and the job framework are not built yet)",
+        "timed": "datalab.operations.imaging.median_combine: the median combine of the Median operation "
+        "(its alignment, FITS/JPG products and the job framework are not built yet)",
         "frames": FRAMES,
         "shape": list(SHAPE),
         "seed": seed,

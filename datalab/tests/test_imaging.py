@@ -7,7 +7,7 @@ import warnings
 import numpy as np
 import pytest
 
-from datalab.imaging import _lower_half_network, median_combine
+from datalab.operations.imaging import _lower_half_network, median_combine
 
 SHAPE = (37, 53)
 

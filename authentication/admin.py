@@ -5,6 +5,7 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.admin import UserAdmin
 from rest_framework.authtoken.models import TokenProxy
 
+from archive.admin import ReadOnlyAdminMixin
 from authentication import services
 from authentication.forms import AdminLoginForm
 from authentication.models import AuthEvent, Profile
@@ -71,7 +72,7 @@ admin.site.unregister(TokenProxy)
 
 
 @admin.register(TokenProxy)
-class MaskedTokenAdmin(admin.ModelAdmin):
+class MaskedTokenAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = ("masked_key", "user", "created")
     list_display_links = None
     list_filter = ("created",)
@@ -83,28 +84,10 @@ class MaskedTokenAdmin(admin.ModelAdmin):
     def masked_key(self, obj) -> str:
         return masked(obj.key)
 
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
 
 @admin.register(AuthEvent)
-class AuthEventAdmin(admin.ModelAdmin):
+class AuthEventAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = ("created", "kind", "outcome", "method", "username", "address")
     list_filter = ("kind", "outcome", "method", ("created", admin.DateFieldListFilter))
     search_fields = ("username",)
     date_hierarchy = "created"
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False

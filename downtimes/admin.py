@@ -7,6 +7,7 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
+from archive.admin import ReadOnlyAdminMixin
 from archive.configdb import ConfigDBUnavailable
 from archive.network import client_address
 from downtimes import services
@@ -238,7 +239,7 @@ class DowntimeAdmin(StaffOnly, admin.ModelAdmin):
 
 
 @admin.register(DowntimeEvent)
-class DowntimeEventAdmin(StaffOnly, admin.ModelAdmin):
+class DowntimeEventAdmin(StaffOnly, ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = ("at", "downtime_pk", "action", "username", "via", "client_address")
     list_filter = ("action", "via", "at")
     search_fields = ("username",)
@@ -254,15 +255,6 @@ class DowntimeEventAdmin(StaffOnly, admin.ModelAdmin):
         "changes",
         "snapshot",
     )
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
     def get_search_results(self, request, queryset, search_term):
         results, may_have_duplicates = super().get_search_results(request, queryset, search_term)

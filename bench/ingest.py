@@ -239,7 +239,7 @@ PROFILE_STAGES = (
     # The relay publishes and deletes on a thread of its own, which the profile (of the request's thread) leaves out.
     ("after commit: notification handed to the outbox relay", "frames/services.py", "outbox_publish_later"),
     ("after commit: aggregates cache", "frames/services.py", "aggregates_note_frame"),
-    ("JSON rendering", "rest_framework/renderers.py", "render"),
+    ("JSON rendering (orjson)", "archive/renderers.py", "render"),
 )
 VIEW = ("frames/views.py", "create")
 VALIDATION = ("rest_framework/serializers.py", "is_valid")

@@ -49,7 +49,6 @@ FRAME_DEFAULTS = {
     "request_id": None,
     "area": None,
 }
-PLACEHOLDER_COLUMNS = [name for name, default in FRAME_DEFAULTS.items() if default is not None]
 
 # How long a new notification is left to the after-commit attempt (the relay's) before the background drain takes it.
 INLINE_GRACE_SECONDS = 10
@@ -183,28 +182,14 @@ def _replace_headers(cursor, *, frame_id: int, headers: dict, keep_existing: boo
     )
 
 
-def _insert_missing_frames(cursor, *, names: list[str]) -> set[str]:
-    """Rows for every name an ingest touches (its own and its related frames), as placeholders where unknown.
-
-    All names go in one statement in sorted order, before any other write: concurrent ingests that share names then
-    wait for each other in the same order instead of deadlocking (each holding a name the other needs).
-    """
-    cursor.execute(
-        f"INSERT INTO frames_frame (basename, {', '.join(PLACEHOLDER_COLUMNS)}, created, modified) "
-        f"SELECT name, {', '.join(['%s'] * len(PLACEHOLDER_COLUMNS))}, now(), now() "
-        "FROM unnest(%s::text[]) AS name ORDER BY name ON CONFLICT (basename) DO NOTHING RETURNING basename",
-        [FRAME_DEFAULTS[name] for name in PLACEHOLDER_COLUMNS] + [sorted(set(names))],
-    )
-    return {row[0] for row in cursor.fetchall()}
-
-
 def _insert_frame_and_missing(
     cursor, *, basename: str, values: dict, related: list[str]
 ) -> tuple[set[str], dict | None]:
     """The frame's row with the body's values and placeholders for unknown related names, where missing.
 
-    As in `_insert_missing_frames`, all names go in one statement in sorted order (a multi-row VALUES is inserted in
-    its order), before any other write. A new frame is thus written once, not as a placeholder that the upsert then
+    All names go in one statement in sorted order (a multi-row VALUES is inserted in its order), before any other
+    write: concurrent ingests that share names then wait for each other in the same order instead of deadlocking (each
+    holding a name the other needs). A new frame is thus written once, not as a placeholder that the upsert then
     rewrites with every index. Returns the names inserted, and the frame's RECORD_COLUMNS when it was new.
     """
     columns = list(FRAME_DEFAULTS)
@@ -337,10 +322,13 @@ def thumbnail_ingest(*, data: dict) -> tuple[int, int]:
     def work() -> tuple[int, int]:
         version = data["version_set"][0]
         with connections[WRITER].cursor() as cursor:
-            _insert_missing_frames(cursor, names=[data["frame_basename"]])
-            parent, filled = _upsert_frame(
-                cursor, basename=data["frame_basename"], values=_frame_values(data), only_fill_placeholder=True
-            )
+            values = _frame_values(data)
+            _, parent = _insert_frame_and_missing(cursor, basename=data["frame_basename"], values=values, related=[])
+            filled = parent is not None
+            if parent is None:  # known already: its fields are filled in only while it is a placeholder
+                parent, filled = _upsert_frame(
+                    cursor, basename=data["frame_basename"], values=values, only_fill_placeholder=True
+                )
             parent_id = parent["id"]
             if filled:
                 _replace_headers(cursor, frame_id=parent_id, headers=data["headers"], keep_existing=True)

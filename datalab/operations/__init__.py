@@ -1,1 +1,1 @@
-"""The datalab's operations and the image pipeline they share (spec §8)."""
+"""The datalab's operations, one module each, and the image pipeline they share."""

@@ -29,9 +29,9 @@ migrate: setup db $(LOCAL)/secret_key
 superuser: migrate
 	@SECRET_KEY=$$(cat $(LOCAL)/secret_key) $(PY) manage.py ensure_local_superuser --url http://$(HOST):$(PORT)
 
+# The web server, a local RabbitMQ node and a Celery worker (scripts/serve.sh); Ctrl-C stops all three.
 run: superuser
-	@echo "Serving the archive on http://$(HOST):$(PORT)/  (Ctrl-C stops it; 'make stop' stops the database)"
-	@DEBUG=$${DEBUG:-true} SECRET_KEY=$$(cat $(LOCAL)/secret_key) $(PY) manage.py runserver $(HOST):$(PORT)
+	@HOST=$(HOST) PORT=$(PORT) scripts/serve.sh
 
 # The real ocs-ingester 3.2.0, in a virtualenv of its own, for the wire-compatibility test.
 ingester-venv:
@@ -56,4 +56,5 @@ fmt: setup-dev
 	@$(PY) -m ruff check --fix .
 
 stop:
+	@scripts/localbroker.sh stop
 	@scripts/localdb.sh stop

@@ -2,6 +2,7 @@
 
 import re
 import secrets
+import tempfile
 from pathlib import Path
 
 from django.core.exceptions import ImproperlyConfigured
@@ -330,6 +331,50 @@ if THROTTLE_DOWNTIMES_RATE and not re.fullmatch(
         f"THROTTLE_DOWNTIMES_RATE must look like 300/minute (or be empty), not {THROTTLE_DOWNTIMES_RATE!r}"
     )
 
+# --- Datalab -------------------------------------------------------------------------------------------------------
+DATALAB_OPERATION_BUCKET = env_str("DATALAB_OPERATION_BUCKET") or AWS_BUCKET
+# Local directory of products when the file store is local (served through signed, expiring links).
+DATALAB_PRODUCTS_ROOT = Path(env_str("DATALAB_PRODUCTS_ROOT", str(FILESTORE_LOCAL_ROOT / "datalab"))).resolve()
+TEMP_FITS_DIR = Path(env_str("TEMP_FITS_DIR", str(Path(tempfile.gettempdir()) / "datalab"))).resolve()
+FILECACHE_TOTAL_SIZE = env_int("FILECACHE_TOTAL_SIZE", 10 * 1024**3)
+# Product URLs: a day by default, never beyond SigV4's seven days.
+DATALAB_URL_EXPIRY_SECONDS = min(env_int("DATALAB_URL_EXPIRY_SECONDS", 86400), 604800)
+DATALAB_TIME_LIMIT_SECONDS = env_int("DATALAB_TIME_LIMIT_SECONDS", 1500)
+DATALAB_HEARTBEAT_SECONDS = env_int("DATALAB_HEARTBEAT_SECONDS", 30)
+DATALAB_STALE_AFTER_SECONDS = env_int("DATALAB_STALE_AFTER_SECONDS", 120)
+DATALAB_MAX_ATTEMPTS = env_int("DATALAB_MAX_ATTEMPTS", 3)
+DATALAB_ORPHAN_RETENTION_DAYS = env_int("DATALAB_ORPHAN_RETENTION_DAYS", 7)
+# The synchronous analysis actions read and render whole images: their own per-user rate.
+# Modules beyond datalab/operations/ whose operations are offered too (a site's own, or the test suite's).
+DATALAB_EXTRA_OPERATION_MODULES = env_list("DATALAB_EXTRA_OPERATION_MODULES")
+THROTTLE_DATALAB_ANALYSIS_RATE = env_str("THROTTLE_DATALAB_ANALYSIS_RATE", "600/hour")
+if FILESTORE_TYPE == "s3":
+    _datalab_storage = {
+        "BACKEND": "datalab.storage.ProductS3Storage",
+        "OPTIONS": {
+            "bucket_name": DATALAB_OPERATION_BUCKET,
+            "region_name": AWS_DEFAULT_REGION,
+            "endpoint_url": S3_ENDPOINT_URL or None,
+            "signature_version": "s3v4",
+            "querystring_expire": DATALAB_URL_EXPIRY_SECONDS,
+            "file_overwrite": True,
+            "default_acl": None,
+        },
+    }
+else:
+    _datalab_storage = {
+        "BACKEND": "django.core.files.storage.FileSystemStorage",
+        "OPTIONS": {"location": DATALAB_PRODUCTS_ROOT},
+    }
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+    "datalab": _datalab_storage,
+}
+# Datalab work has its own queue, so that long image operations never delay the archive's own tasks: a worker
+# consumes both (`-Q celery,datalab`), or the datalab's alone on a machine of its own.
+CELERY_TASK_ROUTES = {"datalab.*": {"queue": "datalab"}}
+
 # --- Logging --------------------------------------------------------------------------------------------------------
 LOGGING = {
     "version": 1,
@@ -351,4 +396,5 @@ CELERY_BEAT_SCHEDULE = {
     "expire-guide-frames": {"task": "frames.expire_guide_frames", "schedule": 86400.0},
     "revalidate-portal-users": {"task": "authentication.revalidate_portal_users", "schedule": 86400.0},
     "purge-auth-events": {"task": "authentication.purge_auth_events", "schedule": 86400.0},
+    "datalab-housekeeping": {"task": "datalab.housekeeping", "schedule": 300.0},
 }

@@ -84,6 +84,13 @@ class LocalFileStore(FileStore):
                     remaining -= len(chunk)
                 yield chunk
 
+    def local_path(self, path: str, version_id: str) -> Path:
+        """Where one version lies on disk, for readers that need a file (the datalab's inputs)."""
+        full = self._version_path(path, version_id)
+        if not full.is_file():
+            raise FileStoreNotFound(path)
+        return full
+
     def size(self, path: str, version_id: str) -> int:
         try:
             return self._version_path(path, version_id).stat().st_size

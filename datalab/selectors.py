@@ -9,6 +9,7 @@ from django.db.models import Prefetch, QuerySet
 
 from datalab.models import DataOperation, DataSession, OperationRun, RunStatus
 from datalab.operations.resolve import resolve_archive
+from datalab.previews import preview_links
 from datalab.storage import sign_url
 from frames.links import DownloadLinks
 from frames.models import Thumbnail
@@ -81,11 +82,12 @@ def wire_output(run: OperationRun, urls: dict[str, str]) -> dict | None:
 
 def frame_item_links(*, user, basenames: set[str], request) -> dict[str, dict[str, str]]:
     """Fresh `url`, `small_url` and `large_url` of the archive frames the user may see, by item basename, in three
-    queries whatever their number."""
+    queries whatever their number. Previews are the frame's thumbnails, or pictures rendered from its file."""
     if not basenames:
         return {}
     found = resolve_archive(user=user, basenames=sorted(basenames))
     links = DownloadLinks(request)
+    base_url = request.build_absolute_uri("/").rstrip("/")
     thumbnails: dict[int, dict[str, Thumbnail]] = {}
     frame_ids = {frame.id for frame, _ in found.values()}
     for thumbnail in Thumbnail.objects.filter(frame_id__in=frame_ids).order_by("id"):
@@ -98,7 +100,8 @@ def frame_item_links(*, user, basenames: set[str], request) -> dict[str, dict[st
         large = sizes.get("large") or sizes.get("medium") or small
         if small is not None:
             entry["small_url"] = links.thumbnail_url(small)
-        if large is not None:
             entry["large_url"] = links.thumbnail_url(large)
+        else:  # no thumbnails: pictures rendered from the file once, on first fetch
+            entry.update(preview_links(version=version, user_id=links.user_id, base_url=base_url))
         result[name] = entry
     return result

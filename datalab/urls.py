@@ -29,4 +29,5 @@ api_patterns = [
 urlpatterns = [
     path("api/", include(api_patterns)),
     path("datalab/files/<str:token>/<str:filename>", views.ProductFileView.as_view(), name="product-file"),
+    path("datalab/previews/<str:token>.jpg", views.FramePreviewView.as_view(), name="frame-preview"),
 ]

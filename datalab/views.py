@@ -3,7 +3,9 @@ signed local links of stored products."""
 
 import mimetypes
 
-from django.http import FileResponse, Http404
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import AnonymousUser
+from django.http import FileResponse, Http404, HttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import mixins, status, viewsets
@@ -15,7 +17,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from archive.exceptions import exception_handler as project_exception_handler
-from datalab import selectors, services
+from datalab import previews, selectors, services
 from datalab.analysis_service import GetTifSerializer, analysis_perform, analysis_request_serializer
 from datalab.filters import SessionFilter
 from datalab.models import DataOperation, DataSession
@@ -257,6 +259,28 @@ class AnalysisView(DatalabAPIMixin, APIView):
         return Response(
             analysis_perform(user=request.user, action=action_name, data=data.validated_data, base_url=base_url)
         )
+
+
+class FramePreviewView(APIView):
+    """A preview picture of an archive frame without thumbnails, for the user the signed link names."""
+
+    permission_classes = [AllowAny]
+    authentication_classes: list = []
+    throttle_classes: list = []
+
+    @extend_schema(exclude=True)
+    def get(self, request, token: str):
+        target = previews.preview_target(token)
+        if target is None:
+            raise Http404()
+        version_id, user_id, size = target
+        user = get_user_model().objects.filter(pk=user_id, is_active=True).first() if user_id else None
+        version = previews.visible_version(user=user or AnonymousUser(), version_id=version_id)
+        if version is None:
+            raise Http404()
+        response = HttpResponse(previews.preview_jpeg(version=version, size=size), content_type="image/jpeg")
+        response["Cache-Control"] = "private, max-age=3600"
+        return response
 
 
 class ProductFileView(APIView):

@@ -162,3 +162,29 @@ def test_run_state_is_kept_in_the_database(observer_client, stored_frame):
     assert run.inputs["params"] == {"alignment": "wcs", "combine": "sum"}
     assert [form["basename"] for form in run.inputs["files"]["input_files"]] == sorted(f.basename for f in frames)
     assert run.enqueued_at and run.started_at and run.finished_at and run.heartbeat_at
+
+
+def test_session_frames_get_preview_pictures(observer_client, stored_frame, settings):
+    from frames.tests.factories import ThumbnailFactory
+
+    plain, thumbed = stored_frame(public=False), stored_frame()
+    ThumbnailFactory(frame=thumbed, size="small")
+    ThumbnailFactory(frame=thumbed, size="large")
+    session = make_session(observer_client, [plain, thumbed])
+    items = {item["basename"]: item for item in session["input_data"]}
+    assert "/download/" in items[thumbed.basename]["small_url"]  # the frame's own thumbnails
+    assert items[thumbed.basename]["small_url"] != items[thumbed.basename]["large_url"]
+    small, large = items[plain.basename]["small_url"], items[plain.basename]["large_url"]
+    assert "/datalab/previews/" in small and small != large
+    picture = observer_client.get(small.replace("http://testserver", ""))
+    assert picture.status_code == 200 and picture.content[:2] == b"\xff\xd8"
+    stored = sorted(
+        p.name for p in (settings.STORAGES["datalab"]["OPTIONS"]["location"] / "datalab" / "previews").iterdir()
+    )
+    assert len(stored) == 2  # both sizes rendered once
+    assert observer_client.get(large.replace("http://testserver", "")).content[:2] == b"\xff\xd8"
+    assert observer_client.get(small.replace("http://testserver", "") + "x").status_code == 404
+    # The link names its user: once the frame is out of their sight, it serves nothing.
+    plain.proposal_id = "SOMEONE-ELSES"
+    plain.save()
+    assert observer_client.get(small.replace("http://testserver", "")).status_code == 404

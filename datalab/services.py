@@ -218,17 +218,23 @@ def run_restart(*, run: OperationRun) -> None:
         run_publish(run=run)
 
 
-def _reset(run: OperationRun) -> None:
-    run.status = RunStatus.PENDING
+def _clear_results(run: OperationRun) -> None:
+    """Forget what an earlier attempt produced: progress, message, products and their URLs."""
     run.progress = 0.0
     run.message = ""
     run.output = None
     run.signed_urls = None
     run.urls_valid_until = None
+    run.finished_at = None
+
+
+def _reset(run: OperationRun) -> None:
+    _clear_results(run)
+    run.status = RunStatus.PENDING
     run.error_detail = ""
     run.attempt = 0
     run.enqueued_at = None
-    run.started_at = run.heartbeat_at = run.finished_at = None
+    run.started_at = run.heartbeat_at = None
     run.cancel_requested = False
     run.save()
 
@@ -372,6 +378,8 @@ def run_claim(*, run_id: int, task_id: str = "") -> Claim | str:
         now = timezone.now()
         if run.cancel_requested:
             _fail_where(Q(pk=run.pk), "Cancelled")
+            run.status, run.message = RunStatus.FAILED, "Cancelled"
+            transaction.on_commit(lambda: fail_descendants(run=run))
             return ClaimOutcome.DONE
         parents = list(run.parents.all())
         failed_parent = next((p for p in parents if p.status == RunStatus.FAILED), None)
@@ -393,15 +401,10 @@ def run_claim(*, run_id: int, task_id: str = "") -> Claim | str:
             run.status, run.message = RunStatus.FAILED, message
             transaction.on_commit(lambda: fail_descendants(run=run))
             return ClaimOutcome.DONE
+        _clear_results(run)
         run.attempt += 1
         run.status = RunStatus.IN_PROGRESS
-        run.progress = 0.0
-        run.message = ""
-        run.output = None
-        run.signed_urls = None
-        run.urls_valid_until = None
         run.started_at = run.heartbeat_at = now
-        run.finished_at = None
         run.worker = worker_name()
         run.task_id = task_id or run.task_id
         run.save()
@@ -514,7 +517,8 @@ def housekeeping(*, now: datetime.datetime | None = None) -> dict:
     orphans = (
         OperationRun.objects.filter(operations__isnull=True)
         .filter(Q(finished_at__lt=retention) | Q(finished_at__isnull=True, created__lt=retention))
-        .exclude(children__status=RunStatus.PENDING)
+        # A child still to run, or running, reads this run's products.
+        .exclude(children__status__in=[RunStatus.PENDING, RunStatus.IN_PROGRESS])
     )
     storage = product_storage()
     for run in orphans:

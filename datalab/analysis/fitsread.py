@@ -12,7 +12,7 @@ from astropy.wcs import WCS
 from rest_framework import serializers
 
 from datalab.operations.base import OperationError
-from datalab.operations.imaging import SCIENCE_EXTENSION, read_science
+from datalab.operations.imaging import read_science, science_hdu
 from datalab.operations.products import zscale_limits
 
 SOURCES = ("archive", "datalab")
@@ -37,21 +37,11 @@ class DisplayRequestSerializer(ImageRequestSerializer):
     height = serializers.FloatField(min_value=1, help_text="Height of the displayed picture.")
 
 
-def _is_image(hdu) -> bool:
-    if not isinstance(hdu, fits.PrimaryHDU | fits.ImageHDU | fits.CompImageHDU):
-        return False
-    header = hdu.header
-    return header.get("NAXIS") == 2 and header.get("NAXIS1", 0) > 0 and header.get("NAXIS2", 0) > 0
-
-
 def _science_hdu(hdul: fits.HDUList):
-    """The 2-D image HDU named SCI, else the first 2-D image HDU, as `read_science` chooses it; only headers are
-    read (a compressed image stays packed)."""
-    images = [hdu for hdu in hdul if _is_image(hdu)]
-    named = [hdu for hdu in images if hdu.name == SCIENCE_EXTENSION]
-    if not (named or images):
+    hdu = science_hdu(hdul)
+    if hdu is None:
         raise OperationError("This file has no 2-D science image")
-    return (named or images)[0]
+    return hdu
 
 
 @contextmanager

@@ -203,7 +203,7 @@ def read_science(path: Path | str, *, basename: str | None = None) -> tuple[np.n
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", AstropyWarning)  # header fixes on read are no concern of the user's
             with fits.open(path) as hdul:
-                hdu = _science_hdu(hdul)
+                hdu = science_hdu(hdul)
                 if hdu is None:
                     raise OperationError(f"{name} has no science image: it has no 2-D image extension.")
                 data = _float32_pixels(hdu)
@@ -223,7 +223,9 @@ def _is_2d_image(hdu) -> bool:
     return header.get("NAXIS") == 2 and header.get("NAXIS1", 0) > 0 and header.get("NAXIS2", 0) > 0
 
 
-def _science_hdu(hdul: fits.HDUList):
+def science_hdu(hdul: fits.HDUList):
+    """The 2-D image HDU named SCI, else the first 2-D image HDU, else None; only headers are read (a compressed
+    image stays packed until its data is asked for)."""
     images = [hdu for hdu in hdul if _is_2d_image(hdu)]
     named = [hdu for hdu in images if hdu.name == SCIENCE_EXTENSION]
     return (named or images or [None])[0]

@@ -52,10 +52,10 @@ class OperationRunAdmin(admin.ModelAdmin):
     @admin.action(description="Run the selected failed runs again")
     def run_again(self, request, queryset):
         again = 0
+        skipped = queryset.exclude(status=RunStatus.FAILED).count()
         for run in queryset.filter(status=RunStatus.FAILED):
             services.run_restart(run=run)
             again += 1
-        skipped = queryset.exclude(status=RunStatus.FAILED).count()
         self.message_user(
             request,
             f"{again} run(s) queued again; {skipped} not failed, left as they were.",

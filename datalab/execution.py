@@ -226,8 +226,8 @@ def _retry_or_fail(task, claim: services.Claim, exc: Exception) -> None:
         return
     message = f"Waiting to retry after a storage error (attempt {claim.attempt} of {settings.DATALAB_MAX_ATTEMPTS})"
     logger.warning("Datalab run %s: %s: %s", claim.run.pk, message, exc)
+    countdown = RETRY_DELAYS[min(claim.attempt - 1, len(RETRY_DELAYS) - 1)]
     # When the database is the thing that failed, the redelivered message finds the run stale instead.
     with contextlib.suppress(OperationalError, InterfaceError):
-        services.run_retry_later(claim=claim, message=message)
-    countdown = RETRY_DELAYS[min(claim.attempt - 1, len(RETRY_DELAYS) - 1)]
+        services.run_retry_later(claim=claim, message=message, countdown=countdown)
     raise task.retry(exc=exc, countdown=countdown, max_retries=None)

@@ -476,10 +476,15 @@ def run_fail(*, claim: Claim, message: str, detail: str = "") -> None:
         fail_descendants(run=claim.run)
 
 
-def run_retry_later(*, claim: Claim, message: str) -> bool:
-    """Back to PENDING for a retry after a storage or database error; whether this attempt still owned it."""
+def run_retry_later(*, claim: Claim, message: str, countdown: int) -> bool:
+    """Back to PENDING for a retry in `countdown` seconds after a storage or database error; whether this attempt
+    still owned it. The run counts as enqueued when the retry is due, so housekeeping does not publish it again
+    while it waits."""
+    due = timezone.now() + datetime.timedelta(seconds=countdown)
     return bool(
-        OperationRun.objects.filter(_fenced(claim)).update(status=RunStatus.PENDING, message=message, heartbeat_at=None)
+        OperationRun.objects.filter(_fenced(claim)).update(
+            status=RunStatus.PENDING, message=message, heartbeat_at=None, enqueued_at=due
+        )
     )
 
 

@@ -59,6 +59,7 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "corsheaders.middleware.CorsMiddleware",
+    "archive.middleware.RequestBodyLimitMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -66,6 +67,11 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
+
+# Every request body but an upload's is refused above this size, before it is read (archive/middleware.py). A
+# datalab session of 1,000 items or an ingest with its headers is a few hundred kB.
+REQUEST_BODY_MAX_BYTES = env_int("REQUEST_BODY_MAX_BYTES", 1024 * 1024)
+DATA_UPLOAD_MAX_MEMORY_SIZE = REQUEST_BODY_MAX_BYTES
 
 ROOT_URLCONF = "archive.urls"
 WSGI_APPLICATION = "archive.wsgi.application"
@@ -150,7 +156,7 @@ LOGIN_REDIRECT_URL = "/"
 THROTTLE_ANON_RATE = env_str("THROTTLE_ANON_RATE", "1000/day")
 THROTTLE_USER_RATE = env_str("THROTTLE_USER_RATE", "50000/day")
 
-# Local accounts first; portal users have no usable local password and go on to the portal (authentication spec §4).
+# Local accounts first; portal users have no usable local password and go on to the portal (docs/authentication.md).
 AUTHENTICATION_BACKENDS = [
     "authentication.backends.LocalAccountBackend",
     "authentication.backends.PortalPasswordBackend",
@@ -243,7 +249,7 @@ CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", QUEUE_BROKER_URL
 CELERY_TASK_ACKS_LATE = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 
-# --- Observation portal and authentication (authentication spec §2) ------------------------------------------------
+# --- Observation portal and authentication (docs/authentication.md, "Configuration") -------------------------------
 # Portal login needs the token URL, the profile URL and the client id; bearer auth and proposal refresh need the
 # profile URL; the portal's user push needs the server key. All empty: local accounts only, no network.
 OAUTH_CLIENT_ID = env_str("OAUTH_CLIENT_ID")
@@ -286,6 +292,8 @@ FRAME_UPLOAD_MAX_BYTES = env_int("FRAME_UPLOAD_MAX_BYTES", 1073741824)
 ZIP_DOWNLOAD_FILENAME_BASE = env_str("ZIP_DOWNLOAD_FILENAME_BASE", "ocs_archive_data")
 ZIP_DOWNLOAD_MAX_UNCOMPRESSED_FILES = env_int("ZIP_DOWNLOAD_MAX_UNCOMPRESSED_FILES", 10)
 ZIP_DOWNLOAD_MAX_FILES = env_int("ZIP_DOWNLOAD_MAX_FILES", 1000)
+# The web client posts a zip as a form of one field per frame id, plus its token: room for the largest zip.
+DATA_UPLOAD_MAX_NUMBER_FIELDS = max(1000, ZIP_DOWNLOAD_MAX_FILES + 100)
 GUIDE_CAMERAS_TO_PERSIST = env_list("GUIDE_CAMERAS_TO_PERSIST")
 GUIDE_FRAME_EXPIRY_ENABLED = env_bool("GUIDE_FRAME_EXPIRY_ENABLED", False)
 THUMBNAIL_SIZE_CHOICES = env_list("THUMBNAIL_SIZE_CHOICES", "small,medium,large")

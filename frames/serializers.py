@@ -1,4 +1,4 @@
-"""Shapes of frames: input validation of ingest bodies, and the JSON representations of spec §5."""
+"""Shapes of frames: input validation of ingest bodies, and the JSON representations (docs/frames.md)."""
 
 import datetime
 import json
@@ -473,7 +473,7 @@ def _versions_and_url(frame: Frame, links) -> tuple[list[dict], str | None, str 
 
 
 def frame_representation(frame: Frame, links, *, include_related: bool = True, include_thumbnails: bool = False):
-    """The list and detail item (§5.1): built by hand from prefetched rows, not per-field DRF machinery."""
+    """The list and detail item: built by hand from prefetched rows, not per-field DRF machinery."""
     fields = _frame_fields(frame)
     version_set, url, filename = _versions_and_url(frame, links)
     data = {"id": frame.id, "basename": frame.basename, **fields, "version_set": version_set}
@@ -492,7 +492,7 @@ def frame_representation(frame: Frame, links, *, include_related: bool = True, i
 
 
 def frame_record(frame: Frame, links, *, area=Ellipsis) -> dict:
-    """The record shape (§5.2): ingest responses, related items, a thumbnail's frame."""
+    """The record shape: ingest responses, related items, a thumbnail's frame."""
     version_set, url, filename = _versions_and_url(frame, links)
     return {
         "id": frame.id,
@@ -539,15 +539,23 @@ class ZipRequestSerializer(serializers.Serializer):
                     ids.extend(data.getlist(key))
             plain = {key: data.get(key) for key in data if not FRAME_IDS_KEY.match(key)}
             data = {**plain, "frame_ids": ids}
+        ids = data.get("frame_ids") if isinstance(data, dict) else None
+        if isinstance(ids, list) and len(ids) > settings.ZIP_DOWNLOAD_MAX_FILES:
+            # Refused before each id is parsed: the list is bounded by the count, not only by the body's size.
+            raise serializers.ValidationError({"non_field_errors": [self._too_many()]})
         return super().to_internal_value(data)
+
+    @staticmethod
+    def _too_many() -> str:
+        return (
+            f"A maximum of {settings.ZIP_DOWNLOAD_MAX_FILES} frames can be downloaded in one zip file. "
+            "Please try again with fewer frame_ids."
+        )
 
     def validate(self, attrs):
         given = len(attrs["frame_ids"])
         if given > settings.ZIP_DOWNLOAD_MAX_FILES:
-            raise serializers.ValidationError(
-                f"A maximum of {settings.ZIP_DOWNLOAD_MAX_FILES} frames can be downloaded in one zip file. "
-                "Please try again with fewer frame_ids."
-            )
+            raise serializers.ValidationError(self._too_many())
         if attrs["uncompress"] and given > settings.ZIP_DOWNLOAD_MAX_UNCOMPRESSED_FILES:
             raise serializers.ValidationError(
                 f"A maximum of {settings.ZIP_DOWNLOAD_MAX_UNCOMPRESSED_FILES} frames can be downloaded with the "

@@ -40,8 +40,8 @@ ingester-venv:
 test: setup-dev db ingester-venv
 	@$(PY) -m pytest -n $(PYTEST_WORKERS) $(PYTEST_ARGS)
 
-# Benchmarks (issue 8; never part of `make test`): BENCH_FRAMES chooses the scale, BENCH_REGENERATE=1 forces a new
-# archive. Results go to bench/results/latest.md and latest.json.
+# Benchmarks (never part of `make test`): BENCH_FRAMES chooses the scale, BENCH_REGENERATE=1 forces a new archive.
+# Results go to bench/results/latest.md and latest.json.
 BENCH_FRAMES ?= 1000000
 bench: setup-dev db
 	@$(PY) -m bench --frames $(BENCH_FRAMES) $(if $(filter 1,$(BENCH_REGENERATE)),--regenerate)

@@ -1,4 +1,4 @@
-"""Pagination of the archive's lists: limit/offset with bounded counts, and keyset cursors (spec §6.3)."""
+"""Pagination of the archive's lists: limit/offset with bounded counts, and keyset cursors (docs/frames.md)."""
 
 import base64
 import binascii

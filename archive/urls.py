@@ -1,4 +1,4 @@
-"""The archive's URL map (ARCHITECTURE.md): the wire paths of the OCS projects, docs and operations."""
+"""The archive's URL map (docs/architecture.md): the wire paths of the OCS projects, docs and operations."""
 
 from django.contrib import admin
 from django.urls import include, path

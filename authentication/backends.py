@@ -1,5 +1,5 @@
 """Who is calling: Django's password backends (local accounts, then the portal) and DRF's Token, Bearer and zip-body
-authentication classes (spec §4, §5)."""
+authentication classes (docs/authentication.md, "Password logins" and "Authenticating API requests")."""
 
 import hashlib
 import logging
@@ -39,7 +39,7 @@ class LocalAccountBackend(ModelBackend):
 
 
 class PortalPasswordBackend(BaseBackend):
-    """The portal's OAuth password grant, then its profile: creates or updates the local user (spec §4)."""
+    """The portal's OAuth password grant, then its profile: creates or updates the local user."""
 
     def authenticate(self, request, username=None, password=None, **kwargs):
         if not username or password is None or not portal.login_enabled():
@@ -186,7 +186,7 @@ class PortalBearerAuthentication(BaseAuthentication):
 
 
 class BodyTokenAuthentication(BaseAuthentication):
-    """`auth_token` in the form or JSON body of `POST /frames/zip/` (spec §5): the archive web client downloads
+    """`auth_token` in the form or JSON body of `POST /frames/zip/`: the archive web client downloads
     through a hidden-iframe form that cannot set headers. A header credential wins; an unknown or inactive key is a
     404, the status that client expects. Being an authentication class, the request is throttled as the user."""
 

@@ -16,7 +16,7 @@ logger = logging.getLogger(__name__)
 
 UNAVAILABLE_MESSAGE = "The observation portal cannot be reached; try again later."
 RETRY_AFTER_SECONDS = 30
-# Fixed by the spec (§2): after this many consecutive failures, calls fail at once for CIRCUIT_OPEN_SECONDS, so that
+# Constants, not settings: after this many consecutive failures, calls fail at once for CIRCUIT_OPEN_SECONDS, so that
 # an outage costs each request a cache read rather than a timeout.
 CIRCUIT_FAILURES = 5
 CIRCUIT_OPEN_SECONDS = 30
@@ -46,7 +46,7 @@ class MalformedProfile(ValueError):
 
 @dataclass(frozen=True)
 class PortalProfile:
-    """The part of the portal's profile the archive reads (spec §3)."""
+    """The part of the portal's profile the archive reads (docs/authentication.md, "Profile endpoint")."""
 
     username: str
     first_name: str = ""
@@ -199,8 +199,8 @@ def password_grant(*, username: str, password: str) -> str:
     response = _call(
         "POST",
         settings.OAUTH_TOKEN_URL,
-        # Client credentials go in the body, never as HTTP Basic (spec §4); the secret may be empty for a public
-        # client, but is always sent because the portal checks it when present.
+        # Client credentials go in the body, never as HTTP Basic; the secret may be empty for a public client, but
+        # is always sent because the portal checks it when present.
         data={
             "grant_type": "password",
             "username": username,
@@ -250,7 +250,7 @@ def fetch_profile(*, bearer: str | None = None, api_token: str | None = None) ->
         raise PortalUnavailable() from None
 
 
-# --- proposal tags (server-side ingest, frames spec §7.5 step 4) ----------------------------------------------------
+# --- proposal tags (server-side ingest's public date: docs/frames.md, "Public date") --------------------------------
 # An ingest waits on this call, so it has the portal timeout; tags change rarely, so an hour's copy is fine (the
 # ingester kept its answers for the life of the process). This uses OBSERVATION_PORTAL_BASE_URL and its API token
 # (the names of the ingester's settings), not the OAuth settings of logins.

@@ -30,7 +30,7 @@ def proposals_are_stale(profile: Profile, now: datetime.datetime | None = None) 
 
 
 def user_proposals(*, user: AbstractBaseUser | AnonymousUser | None) -> list[str]:
-    """Proposal ids for visibility and /profile/ (spec §6), computed once per request and kept on the user object.
+    """Proposal ids for visibility and /profile/, computed once per request and kept on the user object.
 
     Superusers: every proposal with frames (no portal call). Local accounts: the list staff set in the admin.
     Portal-linked users: the stored list, refreshed from the portal when older than OAUTH_PROPOSALS_TTL_SECONDS;

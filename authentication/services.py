@@ -17,8 +17,8 @@ from authentication.models import AuthEvent, Profile
 
 logger = logging.getLogger(__name__)
 
-# A user whose refresh failed is not asked about again for this long (spec §2), so an outage costs each user one
-# failed call a minute rather than one per request.
+# A user whose refresh failed is not asked about again for this long, so an outage costs each user one failed call
+# a minute rather than one per request.
 REFRESH_BACKOFF_SECONDS = 60
 # Set on the HttpRequest by the password backend when it refused a login for a reason worth auditing.
 LOGIN_REFUSAL_ATTRIBUTE = "_archive_login_refusal"
@@ -26,7 +26,7 @@ LOGIN_METHOD_ATTRIBUTE = "_archive_login_method"
 
 
 class TakeoverRefused(Exception):
-    """The portal vouched for a username that belongs to a local account here; it is never adopted (spec §6)."""
+    """The portal vouched for a username that belongs to a local account here; it is never adopted (takeover rule)."""
 
 
 def auth_event_record(
@@ -98,7 +98,7 @@ def profile_update_from_portal(
     mark_fetched: bool = False,
     request=None,
 ):
-    """Create or update the user the portal described, in one transaction (spec §4 step 5); returns the user.
+    """Create or update the user the portal described, in one transaction; returns the user.
 
     `reactivate`: this check refuses inactive portal accounts (a password login, a Token refresh), so an account the
     archive deactivated because the portal refused it comes back. `confirm_token`: the portal accepted or returned
@@ -158,7 +158,7 @@ def profile_update_from_portal(
 
 
 def user_push_apply(*, data: portal.PortalProfile, request=None):
-    """The portal's push of one user (spec §7): upsert, never touching the password or `is_active`; then recheck the
+    """The portal's push of one user: upsert, never touching the password or `is_active`; then recheck the
     user's token at the portal in the background, which is how a deactivation there reaches the archive."""
     from authentication.tasks import portal_user_refresh
 
@@ -206,7 +206,7 @@ def _portal_rejected(*, user, api_token: str) -> Profile:
 
 
 def proposals_refresh(*, user, profile: Profile | None = None, force: bool = False) -> Profile:
-    """Ask the portal (by the user's portal token) for the user's profile and proposals (spec §6); returns the profile.
+    """Ask the portal (by the user's portal token) for the user's profile and proposals; returns the profile.
 
     On failure the stored list stays and the user is not asked about again for REFRESH_BACKOFF_SECONDS (unless
     `force`); never raises for a portal problem.
@@ -278,7 +278,7 @@ def auth_events_purge(*, now: datetime.datetime | None = None, retention_days: i
 
 
 def login_authenticate(*, request, username: str, password: str, method: str):
-    """A password login through the backends, behind the login throttles (spec §4, §8); the user or None.
+    """A password login through the backends, behind the login throttles; the user or None.
 
     Raises Throttled (429) before any backend runs when the address or the username is over its rate, and
     PortalUnavailable (503) when the portal cannot answer. Failures are counted by the `user_login_failed` receiver.

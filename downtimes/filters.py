@@ -1,4 +1,4 @@
-"""Query parameters of the downtimes API, exports and page (spec §5.4), and of the audit trail (§10)."""
+"""Query parameters of the downtimes API, exports and page, and of the audit trail (docs/downtimes.md)."""
 
 import datetime
 

@@ -1,4 +1,4 @@
-"""Who may use the downtimes API: reads for all, the write modes of spec §6, HTTP Basic, and the throttle scope."""
+"""Who may use the downtimes API: reads for all, the write modes, HTTP Basic, and the throttle scope."""
 
 from django.conf import settings
 from rest_framework.permissions import SAFE_METHODS, BasePermission

@@ -39,7 +39,7 @@ class DowntimeSerializer(serializers.ModelSerializer):
     def parse(self) -> tuple[dict, dict]:
         """The values of the fields given and the field errors, both (DRF's is_valid keeps only the errors).
 
-        The service checks the codes against configdb and reports those errors together with these (spec §5.3).
+        The service checks the codes against configdb and reports those errors together with these.
         A field left out is skipped: POST's defaults and PUT's "keep the stored value" are the service's business.
         """
         data = self.initial_data

@@ -68,9 +68,10 @@ def downtime_validate(*, data: dict, downtime: Downtime | None = None, errors: d
     """The values to store for a new downtime (`downtime` None) or a change of `downtime` by `data`.
 
     `data` holds parsed values (aware datetimes, strings) of the fields given; `errors` the field errors the caller
-    found while parsing, reported together with the choice errors (spec §5.3 step 1). Then `end > start` on the values
-    as sent, then the configdb combination. Choices and combination are checked only when a code changes, so editing
-    times or reason of a retired telescope needs no configdb. Returns every writable field, times in whole seconds.
+    found while parsing, reported together with the choice errors. Then `end > start` on the values as sent, then
+    the configdb combination (docs/downtimes.md, "Validation order"). Choices and combination are checked only when
+    a code changes, so editing times or reason of a retired telescope needs no configdb. Returns every writable
+    field, times in whole seconds.
 
     Raises DowntimeInvalid, or ConfigDBUnavailable when a check needs configdb and no copy of it is cached.
     """

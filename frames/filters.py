@@ -1,4 +1,4 @@
-"""Query parameters of /frames/, /versions/ and /thumbnails/ (spec §6), as django-filter FilterSets."""
+"""Query parameters of /frames/, /versions/ and /thumbnails/, as django-filter FilterSets."""
 
 import django_filters
 from anyascii import anyascii
@@ -79,7 +79,7 @@ class AnyOfFilter(django_filters.Filter):
 
 
 class IntegerValueField(forms.IntegerField):
-    """An integer whose error is django-filter's NumberFilter message, as the reference answered (spec §6.1)."""
+    """An integer whose error is django-filter's NumberFilter message, as the reference answered."""
 
     default_error_messages = {"invalid": "Enter a number."}
 
@@ -299,7 +299,7 @@ class ThumbnailFilterSet(django_filters.FilterSet):
 
 
 def cone_error_as_detail(errors: dict) -> dict:
-    """The cone's "given together" error is the spec's `{"detail": ...}`; other errors keep their field keys."""
+    """The cone's "given together" error is answered as `{"detail": ...}`; other errors keep their field keys."""
     if "__all__" in errors:
         return {"detail": errors["__all__"][0]}
     return errors

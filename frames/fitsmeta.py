@@ -1,9 +1,9 @@
-"""FITS headers for server-side ingest (spec §7.5): reading, cleaning, the public date and the sky footprint.
+"""FITS headers for server-side ingest: reading, cleaning, the public date and the sky footprint.
 
 Pure functions over file objects and dicts: no database, no network, no Django settings. The caller passes the rules
 (`Rules.from_settings`) and the proposal's tags from the observation portal, so every rule is testable on its own.
 The rules restate ocs_archive 0.5.0's (the ingester's), in its order, so a file ingested here gets the record the
-ingester would have posted for it.
+ingester would have posted for it; docs/frames.md, "Server-side ingest", states them.
 """
 
 import datetime
@@ -30,7 +30,7 @@ COMMENTARY_KEYWORDS = ("COMMENT", "HISTORY", "")
 # The warnings astropy gives, instead of an error, for a file cut short or a header it had to skip.
 DAMAGE_WARNINGS = re.compile(r"truncated|Error validating header", re.IGNORECASE)
 
-# The ingest body's fields and the keywords they are read from (spec §7.5 step 5), with the value of a missing one.
+# The ingest body's fields and the keywords they are read from, with the value of a missing one.
 FIELD_KEYWORDS = {
     "observation_date": ("DATE-OBS", None),
     "observation_day": ("DAY-OBS", None),
@@ -83,7 +83,7 @@ class HeaderError(Exception):
 
 @dataclass(frozen=True)
 class Rules:
-    """The settings of §7.5 that shape a record; the defaults are ocs_archive 0.5.0's."""
+    """The settings that shape a record from a header; the defaults are ocs_archive 0.5.0's."""
 
     required_headers: tuple[str, ...] = (
         "PROPID",
@@ -133,7 +133,7 @@ DEFAULT_RULES = Rules()
 
 
 def split_filename(filename: str) -> tuple[str, str]:
-    """(basename, extension): the file name without directories, split at its first '.' (spec §3)."""
+    """(basename, extension): the file name without directories, split at its first '.'."""
     name = filename.replace("\\", "/").rsplit("/", 1)[-1]
     basename, dot, rest = name.partition(".")
     return basename, dot + rest
@@ -255,7 +255,7 @@ def read_header(fileobj: BinaryIO, *, required: tuple[str, ...], overrides: dict
     raise MissingHeadersError(closest)
 
 
-# --- cleaning (spec §7.5 step 3, in ocs_archive 0.5.0's order) ---------------------------------------------------
+# --- cleaning (in ocs_archive 0.5.0's order; docs/frames.md, "Header cleaning") ----------------------------------
 
 
 def is_set(header: dict, *keys: str) -> bool:
@@ -354,7 +354,7 @@ def reduction_level_from_name(basename: str) -> int:
         return 0
 
 
-# --- public date (spec §7.5 step 4) --------------------------------------------------------------------------------
+# --- public date (docs/frames.md, "Public date") -------------------------------------------------------------------
 
 
 def parse_date_obs(value) -> datetime.datetime | None:
@@ -400,7 +400,7 @@ def public_date(header: dict, *, basename: str, rules: Rules = DEFAULT_RULES, pr
     return later(datetime.timedelta(days=rules.days_until_public))
 
 
-# --- footprint (spec §7.5 step 6) -----------------------------------------------------------------------------------
+# --- footprint (docs/frames.md, "Footprint") ------------------------------------------------------------------------
 
 
 def normalise_longitude(ra: float) -> float:
@@ -504,7 +504,7 @@ def _wcs_boundary(header: dict) -> list[tuple[float, float]] | None:
     return [(float(lon), float(lat)) for lon, lat in zip(longitude, latitude, strict=True)]
 
 
-# --- the ingest body (spec §7.5 step 5) ---------------------------------------------------------------------------
+# --- the ingest body (docs/frames.md, "Fields from keywords") -----------------------------------------------------
 
 
 def ingest_body(header: dict, *, basename: str, rules: Rules = DEFAULT_RULES) -> dict:

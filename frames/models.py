@@ -39,7 +39,7 @@ class FrameQuerySet(models.QuerySet):
         return self.filter(models.Exists(Version.objects.filter(frame_id=models.OuterRef("pk"))))
 
     def public_filter(self, user, value: bool, proposals=None) -> "FrameQuerySet":
-        """The `public` parameter (spec §4), applied on top of `visible_to`."""
+        """The `public` parameter (docs/frames.md, "The public parameter"), applied on top of `visible_to`."""
         if value:
             return self
         if user is None or not user.is_authenticated:

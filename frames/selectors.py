@@ -61,7 +61,7 @@ def _filtered(filterset_class, params, queryset):
 
 
 def frame_list(*, user, params: QueryDict):
-    """Frames with a version visible to `user`, filtered by `params` (spec §6.1), not yet ordered."""
+    """Frames with a version visible to `user`, filtered by `params` (see docs/frames.md), not yet ordered."""
     proposals = user_proposals(user=user)
     queryset = Frame.objects.visible_to(user, proposals=proposals).with_versions().with_geojson()
     public = parse_public(params.get("public"))
@@ -308,7 +308,7 @@ def _distinct_values(queryset, timeout_ms: int) -> dict:
 
 
 def aggregate_filtered(*, user, params: QueryDict) -> tuple[dict, int | None]:
-    """Distinct values of frames observed in [start, end) (spec §10): the public part when `public=true`, and the
+    """Distinct values of frames observed in [start, end): the public part when `public=true`, and the
     caller's proprietary part when authenticated. Returns the data and the public part's cache lifetime."""
     start, end = _aggregate_window(params)
     exact = {name: params[name] for name in AGGREGATE_COLUMNS.values() if params.get(name)}

@@ -80,7 +80,7 @@ def _frame_values(data: dict) -> dict:
 
 
 PATH_COLUMNS = ("site_id", "instrument_id", "observation_day", "reduction_level", "configuration_type")
-# What the frame's insert or upsert returns: the columns of the record shape (spec §5.2), object paths' among them.
+# What the frame's insert or upsert returns: the columns of the record shape, object paths' among them.
 RECORD_COLUMNS = ("id", "basename", *(name for name in FRAME_DEFAULTS if name != "area"))
 
 
@@ -170,7 +170,7 @@ def _add_versions(
 
 
 def _newest_first(versions: list[VersionRow]) -> list[VersionRow]:
-    """The order of every version list (spec §5.1): -created, -id."""
+    """The order of every version list: -created, -id."""
     return sorted(versions, key=lambda row: (row.created, row.id), reverse=True)
 
 
@@ -228,7 +228,7 @@ def _link_related(cursor, *, frame_id: int, names: list[str]) -> list[int]:
 
 
 def notification_payload(*, frame_id: int, data: dict) -> dict:
-    """The post-ingest message (spec §9): the header keywords at the top level, then five archive keys."""
+    """The post-ingest message: the header keywords at the top level, then five archive keys."""
     versions = [{"key": v["key"], "md5": v["md5"], "extension": v["extension"]} for v in data["version_set"]]
     area = data.get("area")
     return {
@@ -276,7 +276,7 @@ def _with_retries(work):
 
 
 def frame_ingest(*, data: dict) -> IngestResult:
-    """Archive a frame from a validated ingest body (spec §7.2): idempotent by basename and md5."""
+    """Archive a frame from a validated ingest body: idempotent by basename and md5."""
 
     def work() -> IngestResult:
         related = data.get("related_frame_filenames") or []
@@ -313,7 +313,7 @@ def frame_ingest(*, data: dict) -> IngestResult:
 
 
 def thumbnail_ingest(*, data: dict) -> tuple[int, int]:
-    """Archive a thumbnail (spec §7.3); returns (thumbnail id, parent frame id).
+    """Archive a thumbnail; returns (thumbnail id, parent frame id).
 
     The parent is the frame named `frame_basename`; when unknown, it is made from the body's fields and headers,
     without a version, so that the frame's own later POST fills it in and notifies once.
@@ -429,7 +429,7 @@ def fits_ingest(
     metadata: dict | None = None,
     dry_run: bool = False,
 ) -> FitsIngestResult:
-    """Archive a FITS file as the ingester would (spec §7.5): derive its body, store the file, `frame_ingest` it.
+    """Archive a FITS file as the ingester would: derive its body, store the file, `frame_ingest` it.
 
     `metadata` overrides header keywords. Validation errors name the keyword; an archived md5 is a 409
     (FileAlreadyArchived) before anything is read or stored. The file is stored before the database transaction (the
@@ -656,7 +656,7 @@ def outbox_publish(*, due_only: bool = True, batch_size: int = DRAIN_BATCH_SIZE)
 
 def frames_delete(*, frames) -> dict:
     """Delete frames with their versions, headers, thumbnails and links, placeholders left unlinked, and queue the
-    deletion of every stored object version; the files go only after the commit (spec §11)."""
+    deletion of every stored object version; the files go only after the commit."""
 
     ids = list(frames.values_list("id", flat=True)) if hasattr(frames, "values_list") else [f.id for f in frames]
     if not ids:

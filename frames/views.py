@@ -48,7 +48,7 @@ from frames.tasks import cache_aggregates
 
 logger = logging.getLogger(__name__)
 
-# The reference's small queries, counted exactly (spec §6.3).
+# The reference's small queries, counted exactly (docs/frames.md, "Ordering, pagination and counts").
 SMALL_QUERY_PARAMETERS = ("request_id", "REQNUM", "observation_id", "BLKUID", "basename_exact")
 # Contains-searches. Their trigram index cannot give the list's order, so a page of them reads every match (and sorts)
 # or walks the date index through non-matches until a page turns up: about what counting them costs, and they are
@@ -114,7 +114,7 @@ def _prepare_upload(request) -> None:
 
 
 def _flag(request, name: str, default: bool) -> bool:
-    """A flag that only its opposite spelling (`false` for a default-on flag, `true` otherwise) changes (§5.1)."""
+    """A flag that only its opposite spelling (`false` for a default-on flag, `true` otherwise) changes."""
     value = request.query_params.get(name)
     if value is None:
         return default
@@ -296,7 +296,7 @@ class FrameViewSet(
         authentication_classes=zip_authentication_classes(),
     )
     def zip(self, request):
-        """A zip of the frames' current files, streamed as it is built (spec §8.3)."""
+        """A zip of the frames' current files, streamed as it is built."""
         serializer = ZipRequestSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         options = serializer.validated_data

@@ -1,5 +1,6 @@
-"""A fake observation portal on loopback: the OAuth token endpoint and the profile endpoint as the authentication
-spec (§3) describes an unmodified portal, with switches for outages, and a record of every request it received."""
+"""A fake observation portal on loopback: the OAuth token endpoint and the profile endpoint as an unmodified portal
+answers them (docs/authentication.md, "The observation portal"), with switches for outages, and a record of every
+request it received."""
 
 import json
 import secrets

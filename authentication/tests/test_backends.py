@@ -1,4 +1,4 @@
-"""Authenticating API requests (spec §5): Token (local key or portal mirror), Bearer (validated at the fake portal and
+"""Authenticating API requests: Token (local key or portal mirror), Bearer (validated at the fake portal and
 cached), and the zip body token; header parsing, inactive users, outages, caches and statement counts."""
 
 import datetime

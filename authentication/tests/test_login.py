@@ -1,4 +1,4 @@
-"""Password logins (spec §4, §7): /api-token-auth/, the browsable API's login page and the admin's, against a fake
+"""Password logins: /api-token-auth/, the browsable API's login page and the admin's, against a fake
 portal on loopback; local accounts, the takeover rule, deactivations, outages and what is (never) stored."""
 
 import datetime

@@ -1,4 +1,4 @@
-"""Proposals and the portal's state (spec §6): the per-request memo, refresh with a TTL by the portal token, empty
+"""Proposals and the portal's state: the per-request memo, refresh with a TTL by the portal token, empty
 results kept, stale lists and back-off during outages, deactivation by a refused confirmed token, reactivation."""
 
 import datetime

@@ -1,4 +1,4 @@
-"""The portal's user push, `POST /authprofile/addupdateuser/` (spec §3, §7): the server key (good, bad, missing,
+"""The portal's user push, `POST /authprofile/addupdateuser/`: the server key (good, bad, missing,
 unconfigured), the raw body, the upsert, the takeover rule, and the recheck that syncs deactivations."""
 
 import pytest

@@ -1,4 +1,4 @@
-"""Throttling (spec §8): anonymous and user rates from the settings, staff exempt, the login throttles per address and
+"""Throttling: anonymous and user rates from the settings, staff exempt, the login throttles per address and
 username before any backend runs, and client addresses that a spoofed X-Forwarded-For cannot change."""
 
 import datetime

@@ -1,4 +1,4 @@
-"""`/revoke_token/`, `/profile/`, `/health/`'s portal entry and the OpenAPI description of the app (spec §7)."""
+"""`/revoke_token/`, `/profile/`, `/health/`'s portal entry and the OpenAPI description of the app."""
 
 import pytest
 from django.contrib.auth import get_user_model

@@ -48,7 +48,7 @@ def utc(*args) -> datetime.datetime:
 
 @pytest.fixture
 def abcd(db):
-    """The rows of the spec's "reference behaviour kept", created in the order A, B, C, D."""
+    """Four downtimes to check the downtime service's own behaviour against, created in the order A, B, C, D."""
     now = timezone.now().replace(microsecond=0)
     return {
         "A": DowntimeFactory(start=utc(2030, 1, 1), end=utc(2030, 1, 1, 2), reason="Maintenance"),

@@ -1,4 +1,4 @@
-"""The admin (spec §8): split date and time validated as the API, audit via admin, search, filters, events."""
+"""The admin: split date and time validated as the API, audit via admin, search, filters, events."""
 
 import datetime
 import re

@@ -1,4 +1,4 @@
-"""The real clients' calls (spec §11), sent over HTTP to a live server exactly as the scheduler and the portal send
+"""The real clients' calls, sent over HTTP to a live server exactly as the scheduler and the portal send
 them, and the answers parsed by the clients' own rules."""
 
 import datetime

@@ -1,4 +1,4 @@
-"""`manage.py create_downtime` (spec §9): every option, the messages, and the exit statuses 0, 1, 2 and 3."""
+"""`manage.py create_downtime`: every option, the messages, and the exit statuses 0, 1, 2 and 3."""
 
 import datetime
 import io

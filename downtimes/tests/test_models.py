@@ -1,4 +1,4 @@
-"""The Downtime model (spec §3): its string form, the database's constraints and indexes, the QuerySet methods."""
+"""The Downtime model: its string form, the database's constraints and indexes, the QuerySet methods."""
 
 import pytest
 from django.core.exceptions import ValidationError

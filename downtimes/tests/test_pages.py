@@ -1,4 +1,4 @@
-"""The /downtimes/ page rendered by Django (spec §7): default view, table, filters, errors, pagination, links."""
+"""The /downtimes/ page rendered by Django: default view, table, filters, errors, pagination, links."""
 
 import datetime
 import html

@@ -1,4 +1,4 @@
-"""Who may do what (spec §6): the write modes for every kind of caller, HTTP Basic, tokens, CSRF, the throttle."""
+"""Who may do what: the write modes for every kind of caller, HTTP Basic, tokens, CSRF, the throttle."""
 
 import base64
 
@@ -23,7 +23,7 @@ BODY = {
 STAFF_ONLY = {"detail": "Only staff may create, change or delete downtimes."}
 CREATOR_OR_STAFF = {"detail": "Only staff, superusers and the user who created this downtime may change it."}
 
-# action → caller → mode → status (the table of spec §6)
+# action → caller → mode → status (the table in docs/downtimes.md, "Permissions")
 MODES = ("authenticated", "own", "staff")
 TABLE = {
     "post": {

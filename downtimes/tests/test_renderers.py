@@ -1,4 +1,4 @@
-"""Exports (spec §5.7): CSV equal to the JSON, quoted and formula-safe; iCalendar parsed back with `icalendar`."""
+"""Exports: CSV equal to the JSON, quoted and formula-safe; iCalendar parsed back with `icalendar`."""
 
 import csv
 import datetime

@@ -1,4 +1,4 @@
-"""The JSON shapes of spec §5, written out once for every test that checks keys."""
+"""The JSON shapes (docs/frames.md, "Representations"), written out once for every test that checks keys."""
 
 FIELD_KEYS = (
     "observation_date",

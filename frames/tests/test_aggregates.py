@@ -1,4 +1,4 @@
-"""GET /frames/aggregate/ (spec §10): the cached all-frames aggregate, authorised proposals, the filtered one."""
+"""GET /frames/aggregate/: the cached all-frames aggregate, authorised proposals, the filtered one."""
 
 import datetime
 import io

@@ -1,4 +1,4 @@
-"""Signed links of the local store (spec §8.2, local part): bytes, headers, ranges, expiry, re-checked visibility."""
+"""Signed links of the local store: bytes, headers, ranges, expiry, re-checked visibility."""
 
 import datetime
 import hashlib

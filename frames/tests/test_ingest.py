@@ -1,4 +1,4 @@
-"""POST /frames/: the ingester's bodies accepted as the spec describes, idempotent, never a 500."""
+"""POST /frames/: the ingester's bodies accepted as docs/frames.md describes them, idempotent, never a 500."""
 
 import json
 

@@ -1254,7 +1254,7 @@ def test_count_plans_use_the_same_indexes(planned_archive, params, index):
 
 
 def test_a_proposals_count_reads_its_index(planned_archive):
-    # The count of a proposal over a few weeks (exact by spec) filters on public_date too: the index carries it.
+    # The count of a proposal over a few weeks (counted exactly) filters on public_date too: the index carries it.
     plan = plan_of("proposal_id=LCOEPO2014B-010&start=2015-02-01&end=2015-03-01", ordered=False, keys=True)
     assert "Index Only Scan using frame_prop_obsdate_idx " in plan, plan
 

@@ -1,4 +1,4 @@
-"""The JSON shapes of spec §5: exact key sets, datetime formats, and what is null or absent."""
+"""The JSON shapes (docs/frames.md, "Representations"): exact key sets, datetime formats, what is null or absent."""
 
 import datetime
 
@@ -28,7 +28,7 @@ PUBLISHED = datetime.datetime(2015, 2, 19, 13, 56, 5, tzinfo=datetime.UTC)
 
 @pytest.fixture
 def frame():
-    """A public frame with a footprint, like the spec's example."""
+    """A public frame with a footprint, the one of the example item in docs/frames.md."""
     return FrameFactory(
         basename="coj1m011-kb05-20150219-0125-e90",
         observation_date=OBSERVED,
@@ -112,7 +112,7 @@ def test_list_item_without_related_frames(frame, api_client, value):
 
 @pytest.mark.parametrize("value", ["false", "False"])
 def test_detail_without_related_frames(frame, api_client, value):
-    """Clients (BANZAI) ask `/frames/<id>/?include_related_frames=false`; the key is then absent (§5.1)."""
+    """Clients (BANZAI) ask `/frames/<id>/?include_related_frames=false`; the key is then absent."""
     response = api_client.get(f"/frames/{frame.id}/?include_related_frames={value}")
     assert response.status_code == 200
     assert set(response.json()) == ITEM_KEYS | {"area"}

@@ -1,4 +1,4 @@
-"""Thumbnails: POST as the ingester sends them (spec §7.3), and the /thumbnails/ list and item (§6.5)."""
+"""Thumbnails: POST as the ingester sends them, and the /thumbnails/ list and item."""
 
 import datetime
 import json

@@ -1,4 +1,4 @@
-"""Who sees which frame (spec §4): every read route, for anonymous, users with and without proposals, staff and
+"""Who sees which frame: every read route, for anonymous, users with and without proposals, staff and
 superusers; the `public` parameter table; placeholders and version-less frames."""
 
 import datetime
@@ -188,7 +188,7 @@ def test_related_lists_only_visible_frames_and_404s_for_an_invisible_one(world, 
 
 
 def test_related_ids_of_a_detail_come_from_the_link_table(world):
-    """`related_frames` names every linked frame, placeholders included (§5.1); the frames themselves stay hidden."""
+    """`related_frames` names every linked frame, placeholders included; the frames themselves stay hidden."""
     frames, users = world
     response = APIClient().get(f"/frames/{frames['own_public'].id}/")
     assert set(response.json()["related_frames"]) == {f.id for n, f in frames.items() if n != "own_public"}
@@ -247,7 +247,7 @@ def test_version_less_frames_appear_in_detail_but_not_in_lists(world):
     assert not list_names(client, frames, "&basename=versionless")
 
 
-# --- the `public` parameter (§4 table) --------------------------------------------------------------------------
+# --- the `public` parameter (the table in docs/frames.md) -------------------------------------------------------
 
 TRUE_VALUES = ["true", "True", "1"]
 FALSE_VALUES = ["false", "False", "0"]

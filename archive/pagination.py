@@ -12,7 +12,7 @@ from django.core.exceptions import EmptyResultSet
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import OperationalError, connections, transaction
 from django.db.models import Q
-from rest_framework.exceptions import NotFound
+from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.pagination import BasePagination
 from rest_framework.response import Response
 from rest_framework.utils.urls import remove_query_param, replace_query_param
@@ -149,6 +149,16 @@ class ArchivePagination(BasePagination):
             self.offset = max(int(params.get("offset", 0)), 0)
         except (TypeError, ValueError):
             self.offset = 0
+        if self.offset > settings.PAGINATION_MAX_OFFSET:
+            # A deep offset makes the database walk and drop every row before it; cursors cost the same on any page.
+            raise ValidationError(
+                {
+                    "offset": [
+                        f"offset may be at most {settings.PAGINATION_MAX_OFFSET}; to page further, use "
+                        "pagination_style=cursor and follow the `next` links."
+                    ]
+                }
+            )
         self.at_least = 0
         self.scanned = False
         timeout = view.count_timeout_ms(self.request) if hasattr(view, "count_timeout_ms") else None

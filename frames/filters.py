@@ -1,12 +1,18 @@
 """Query parameters of /frames/, /versions/ and /thumbnails/, as django-filter FilterSets."""
 
+import datetime
+import json
+import math
+
 import django_filters
 from anyascii import anyascii
 from django import forms
 from django.conf import settings
+from django.contrib.gis.gdal import GDALException
 from django.contrib.gis.geos import GEOSException, GEOSGeometry, Point
 from django.db.models import BooleanField, F, Func, Value
 from django.utils.datastructures import MultiValueDict
+from django_filters.fields import IsoDateTimeField
 
 from archive import configdb
 from frames.models import Frame, Thumbnail, Version, thumbnail_size_choices
@@ -117,14 +123,37 @@ class ConfigurationTypesFilter(django_filters.MultipleChoiceFilter):
         return qs.exclude(**lookup) if self.exclude_values else qs.filter(**lookup)
 
 
-def _parse_wkt(value: str, name: str) -> GEOSGeometry:
+def _parse_geometry(value: str, name: str, *, kinds: tuple[str, ...] | None = None, message: str = "") -> GEOSGeometry:
+    """A query geometry in WKT (or GeoJSON, read into the very same geometry), RA normalised as footprints are.
+
+    Empty geometries, non-finite coordinates and invalid shapes are refused with a message, never passed to PostGIS.
+    """
+    text = value.strip()
     try:
-        geometry = GEOSGeometry(value.strip(), srid=4326)
-    except (GEOSException, ValueError, TypeError) as exc:
-        raise forms.ValidationError(f"Error with {name} query: {exc}") from None
+        if text.startswith("{"):
+            geometry = GEOSGeometry(json.dumps(json.loads(text)))
+            geometry.srid = 4326
+        else:
+            geometry = GEOSGeometry(text, srid=4326)
+    except (GEOSException, GDALException, ValueError, TypeError) as exc:
+        raise forms.ValidationError(message or f"Error with {name} query: {exc}") from None
+    if kinds is not None and geometry.geom_type not in kinds:
+        raise forms.ValidationError(message or f"Error with {name} query: a {geometry.geom_type} is not accepted")
+    if geometry.empty:
+        raise forms.ValidationError(message or f"Error with {name} query: the geometry is empty")
+    if not all(math.isfinite(number) for number in _numbers(geometry.coords)):
+        raise forms.ValidationError(message or f"Error with {name} query: coordinates must be finite numbers")
     if not geometry.valid:
-        raise forms.ValidationError(f"Error with {name} query: {geometry.valid_reason}")
+        raise forms.ValidationError(message or f"Error with {name} query: {geometry.valid_reason}")
     return _normalise_geometry(geometry)
+
+
+def _numbers(coords):
+    for item in coords:
+        if isinstance(item, tuple | list):
+            yield from _numbers(item)
+        else:
+            yield item
 
 
 def _normalise_geometry(geometry: GEOSGeometry) -> GEOSGeometry:
@@ -140,26 +169,39 @@ def _normalise_geometry(geometry: GEOSGeometry) -> GEOSGeometry:
     return geometry
 
 
+class UTCDateTimeField(IsoDateTimeField):
+    """An ISO 8601 date and time, held in UTC; one whose zone puts it outside the calendar (year 1 or 9999 with an
+    offset) is a clear 400, not a failure deep in the database adapter."""
+
+    def to_python(self, value):
+        try:
+            result = super().to_python(value)
+            return result.astimezone(datetime.UTC) if result is not None else None
+        except (OverflowError, ValueError):
+            raise forms.ValidationError(f"{value!r} is outside the dates the archive can represent.") from None
+
+
+class UTCDateTimeFilter(django_filters.IsoDateTimeFilter):
+    field_class = UTCDateTimeField
+
+
 class CoversField(forms.CharField):
     def clean(self, value):
         value = super().clean(value)
         if not value:
             return None
-        try:
-            geometry = GEOSGeometry(value.strip(), srid=4326)
-        except (GEOSException, ValueError, TypeError):
-            geometry = None
-        if geometry is None or geometry.geom_type not in ("Point", "Polygon") or geometry.empty:
-            raise forms.ValidationError(
-                "Error with covers query: Point must be specified with exact format 'POINT(RA DEC)'"
-            )
-        return _normalise_geometry(geometry)
+        return _parse_geometry(
+            value,
+            "covers",
+            kinds=("Point", "Polygon"),
+            message="Error with covers query: Point must be specified with exact format 'POINT(RA DEC)'",
+        )
 
 
 class IntersectsField(forms.CharField):
     def clean(self, value):
         value = super().clean(value)
-        return _parse_wkt(value, "intersects") if value else None
+        return _parse_geometry(value, "intersects") if value else None
 
 
 class CoversFilter(django_filters.Filter):
@@ -171,10 +213,10 @@ class IntersectsFilter(django_filters.Filter):
 
 
 class FrameFilterSet(django_filters.FilterSet):
-    start = django_filters.IsoDateTimeFilter(field_name="observation_date", lookup_expr="gte")
-    end = django_filters.IsoDateTimeFilter(field_name="observation_date", lookup_expr="lte")
-    DATE_OBS = django_filters.IsoDateTimeFilter(field_name="observation_date")
-    L1PUBDAT = django_filters.IsoDateTimeFilter(field_name="public_date")
+    start = UTCDateTimeFilter(field_name="observation_date", lookup_expr="gte")
+    end = UTCDateTimeFilter(field_name="observation_date", lookup_expr="lte")
+    DATE_OBS = UTCDateTimeFilter(field_name="observation_date")
+    L1PUBDAT = UTCDateTimeFilter(field_name="public_date")
     DAY_OBS = DayFilter(field_name="observation_day")
     dayobs = DayFilter(field_name="observation_day")
     basename = django_filters.CharFilter(field_name="basename", lookup_expr="icontains")

@@ -2,9 +2,12 @@
 
 import logging
 
+from django.conf import settings
 from django.db import InterfaceError, OperationalError
 from rest_framework import status
 from rest_framework.exceptions import APIException
+
+from archive.dbtimeout import is_query_canceled
 
 logger = logging.getLogger(__name__)
 
@@ -40,7 +43,15 @@ def exception_handler(exc, context):
     # Imported here: rest_framework.views loads the authentication classes, whose modules raise this module's errors.
     from rest_framework.views import exception_handler as drf_exception_handler
 
-    if isinstance(exc, (OperationalError, InterfaceError)):
+    if isinstance(exc, OperationalError) and is_query_canceled(exc):
+        logger.warning("Query canceled by the statement timeout: %s", exc)
+        seconds = settings.WEB_STATEMENT_TIMEOUT_MS / 1000
+        exc = ServiceUnavailable(
+            f"The query took longer than the archive allows ({seconds:g} s); narrow it (a shorter time range, "
+            "a proposal, a position) or try again later.",
+            retry_after=30,
+        )
+    elif isinstance(exc, (OperationalError, InterfaceError)):
         logger.warning("Database unavailable: %s", exc)
         exc = ServiceUnavailable("The database cannot be reached; try again later.", retry_after=30)
     response = drf_exception_handler(exc, context)

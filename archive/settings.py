@@ -123,6 +123,8 @@ DATABASES = {
         **_db,
     }
 }
+# Longest statement of a web request (gunicorn, runserver); workers and commands are not bounded.
+WEB_STATEMENT_TIMEOUT_MS = env_int("WEB_STATEMENT_TIMEOUT_MS", 30000)
 DB_HOST_READER = env_str("DB_HOST_READER")
 if DB_HOST_READER:
     DATABASES["reader"] = {**DATABASES["default"], "HOST": DB_HOST_READER, "TEST": {"MIRROR": "default"}}

@@ -171,7 +171,10 @@ class FrameViewSet(
     def count_timeout_ms(self, request) -> int | None:
         params = request.query_params
         if "force_count" in params and request.user.is_authenticated:
-            return settings.PAGINATION_FORCE_COUNT_TIMEOUT_MS
+            # An exact count for whoever asks, but only staff may hold the database for the longer timeout.
+            if request.user.is_staff:
+                return settings.PAGINATION_FORCE_COUNT_TIMEOUT_MS
+            return settings.PAGINATION_COUNT_TIMEOUT_MS
         if any(params.get(name) for name in SMALL_QUERY_PARAMETERS):
             return settings.PAGINATION_COUNT_TIMEOUT_MS
         days = _window_days(params)

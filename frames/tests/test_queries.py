@@ -1354,3 +1354,16 @@ def test_datetimes_carry_microseconds_only_when_not_zero(api_client):
     assert items["fraction"]["observation_date"] == "2024-05-01T09:00:00.500000Z"
     assert items["fraction"]["L1PUBDAT"] == "2024-05-02T00:00:00Z"
     assert items["fraction"]["observation_day"] == "2024-04-30"
+
+
+def test_only_staff_hold_the_database_for_the_longer_forced_count(settings, make_user):
+    from types import SimpleNamespace
+
+    from django.http import QueryDict
+
+    from frames.views import FrameViewSet
+
+    settings.PAGINATION_COUNT_TIMEOUT_MS, settings.PAGINATION_FORCE_COUNT_TIMEOUT_MS = 1500, 5000
+    for user, expected in ((make_user("member"), 1500), (make_user("operator", staff=True), 5000)):
+        request = SimpleNamespace(query_params=QueryDict("force_count=1"), user=user)
+        assert FrameViewSet().count_timeout_ms(request) == expected

@@ -271,8 +271,9 @@ def _proposal_tags_key(proposal_id: str) -> str:
 def proposal_tags(proposal_id: str) -> list[str] | None:
     """The portal's tags of a proposal; None when the portal is not configured (both URL and token are needed).
 
-    An HTTP error status means no tags, as the ingester read it; a portal that cannot be reached, or answers with
-    something other than a proposal, raises PortalUnavailable (503): guessing would publish data too early.
+    A 404 means no tags (the portal does not know the proposal); any other error status, a portal that cannot be
+    reached, or an answer other than a proposal raises PortalUnavailable (503): guessing would publish data too
+    early.
     """
     if not proposal_tags_configured():
         return None
@@ -292,11 +293,18 @@ def proposal_tags(proposal_id: str) -> list[str] | None:
     except requests.RequestException as exc:
         logger.warning("Observation portal unreachable for proposal %s: %s", proposal_id, exc)
         raise PortalUnavailable(TAGS_UNAVAILABLE) from exc
-    if response.status_code >= 400:
-        logger.info("Observation portal answered %s for proposal %s: no tags", response.status_code, proposal_id)
-        if response.status_code < 500:  # an unknown proposal stays unknown; a failing portal may recover
-            cache.set(key, [], PROPOSAL_TAGS_CACHE_SECONDS)
+    if response.status_code == 404:  # the portal does not know the proposal: it has no tags
+        logger.info("Observation portal does not know proposal %s: no tags", proposal_id)
+        cache.set(key, [], PROPOSAL_TAGS_CACHE_SECONDS)
         return []
+    if response.status_code >= 400:
+        # Refused (an expired token: 401/403) or failing (5xx): the tags are unknown, not absent. Reading "no tags"
+        # would let a private proposal's frames turn public after the usual delay.
+        logger.warning("Observation portal answered %s for proposal %s", response.status_code, proposal_id)
+        raise PortalUnavailable(
+            f"The observation portal answered {response.status_code} when asked for proposal {proposal_id}'s tags, "
+            "so its public date cannot be decided; nothing was archived."
+        )
     try:
         tags = response.json().get("tags") or []
         if not isinstance(tags, list):

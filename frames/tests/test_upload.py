@@ -513,12 +513,25 @@ def test_portal_tags_decide_the_public_date(superuser_client, portal, tmp_path, 
     assert portal["requests"] == [("/api/proposals/LCO2024A-001", "Token portal-token")]
 
 
-def test_a_portal_error_status_means_no_tags(superuser_client, portal, tmp_path):
-    portal["status"]["LCO2024A-001"] = 500
+def test_only_an_unknown_proposal_means_no_tags(superuser_client, portal, tmp_path):
+    # A 404: the portal does not know the proposal, so the rules decide.
     response = upload(superuser_client, private_frame(tmp_path))
     assert response.json()["public_date"] == "2025-05-01T10:00:00.261000Z"  # DAYS_UNTIL_PUBLIC later
     response = upload(superuser_client, make_fits(tmp_path / "b.fits.fz", extra={"PROPID": "LCOEngineering"}))
-    assert response.json()["public_date"] == "3022-09-02T10:00:00.261000Z"  # unknown proposal: the rules decide
+    assert response.json()["public_date"] == "3022-09-02T10:00:00.261000Z"
+
+
+@pytest.mark.parametrize("status", [401, 403, 500, 503])
+def test_a_portal_that_refuses_or_fails_stores_nothing(superuser_client, portal, tmp_path, settings, status):
+    """An expired token (401/403) or a failing portal leaves the tags unknown: publishing on a guess could open a
+    private proposal's data, so the upload is a 503 and nothing is archived."""
+    portal["tags"]["LCO2024A-001"] = ["private"]
+    portal["status"]["LCO2024A-001"] = status
+    response = upload(superuser_client, private_frame(tmp_path))
+    assert response.status_code == 503
+    assert f"answered {status}" in response.json()["detail"]
+    assert not Frame.objects.exists()
+    assert local_files(settings) == []
 
 
 def test_portal_answers_are_cached(superuser_client, portal, tmp_path):

@@ -172,6 +172,7 @@ class ArchivePagination(BasePagination):
         rows = list(self._ordered(queryset)[self.offset : self.offset + self.limit + 1])
         self.has_next = len(rows) > self.limit
         rows = rows[: self.limit]
+        self.estimate_allowed = view.estimate_allowed(self.request) if hasattr(view, "estimate_allowed") else True
         self.count, self.count_estimated = self._count(queryset, timeout, estimate, len(rows))
         return rows
 
@@ -209,6 +210,8 @@ class ArchivePagination(BasePagination):
             count = exact_count(unordered, timeout)
             if count is not None:
                 return count, False
+            if not self.estimate_allowed:
+                return floor, True  # at least what was seen: no statistics over rows the caller may not see
         if estimate is None:
             estimate = planner_estimate(unordered)
         threshold = settings.PAGINATION_EXACT_COUNT_THRESHOLD

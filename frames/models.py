@@ -8,6 +8,17 @@ from django.db.models.functions import Upper
 from django.utils import timezone
 
 
+def public_q(now=None) -> Q:
+    """Frames that are public now: the one boundary every list, count and aggregate uses (public from the instant
+    of `public_date`, exclusive; a frame without one never becomes public)."""
+    return Q(public_date__lt=now or timezone.now())
+
+
+def proprietary_q(now=None) -> Q:
+    """The complement of `public_q`, NULL public dates included."""
+    return Q(public_date__gte=now or timezone.now()) | Q(public_date__isnull=True)
+
+
 class FrameQuerySet(models.QuerySet):
     def visible_to(self, user, proposals=None) -> "FrameQuerySet":
         """Frames `user` may see; `proposals` avoids a second look-up when the caller already has them.
@@ -19,7 +30,7 @@ class FrameQuerySet(models.QuerySet):
         qs = self.filter(observation_date__isnull=False)
         if user is not None and user.is_authenticated and user.is_superuser:
             return qs
-        public = Q(public_date__lt=timezone.now())
+        public = public_q()
         if user is None or not user.is_authenticated or not user.is_active:
             return qs.filter(public)
         if proposals is None:
@@ -45,7 +56,7 @@ class FrameQuerySet(models.QuerySet):
         if user is None or not user.is_authenticated:
             return self.none()
         if user.is_superuser:
-            return self.filter(Q(public_date__isnull=True) | Q(public_date__gte=timezone.now()))
+            return self.filter(proprietary_q())
         if proposals is None:
             from authentication.selectors import user_proposals
 

@@ -7,14 +7,14 @@ from typing import NamedTuple
 
 from django.core.cache import cache
 from django.db import OperationalError, connections, transaction
-from django.db.models import Exists, Q
+from django.db.models import Exists
 from django.http import QueryDict
 from django.utils import timezone
 from rest_framework.exceptions import ValidationError
 
 from authentication.selectors import user_proposals
 from frames.filters import FrameFilterSet, ThumbnailFilterSet, VersionFilterSet, cone_error_as_detail
-from frames.models import AggregateSnapshot, Frame, Thumbnail, Version
+from frames.models import AggregateSnapshot, Frame, Thumbnail, Version, proprietary_q, public_q
 from frames.serializers import format_millis, parse_datetime_utc
 
 ORDERING_FIELDS = {
@@ -241,12 +241,21 @@ def _all_frames_aggregate() -> dict:
         raise AggregatesNotReady() from exc
 
 
+def public_proposals(data: dict) -> set[str]:
+    """Proposals with a frame public now, from each proposal's earliest public date in the aggregate: a proposal
+    whose first frame turns public is listed from that instant, not from the next rebuild."""
+    if "public_from" not in data:  # a snapshot written before the aggregate kept dates: its frozen set
+        return set(data.get("public_proposals", []))
+    now = format_millis(timezone.now())
+    return {proposal for proposal, first in data["public_from"].items() if first < now}
+
+
 def aggregate_all(*, user) -> dict:
     """The all-frames aggregate; `proposals` authorised: public ones, plus the user's own; all for superusers."""
     data = _all_frames_aggregate()
     result = {key: data[key] for key in AGGREGATE_KEYS}
     if not (user.is_authenticated and user.is_superuser):
-        allowed = set(data.get("public_proposals", [])) | set(user_proposals(user=user))
+        allowed = public_proposals(data) | set(user_proposals(user=user))
         result["proposals"] = [p for p in data["proposals"] if p in allowed]
     result["generated_at"] = data["generated_at"]
     return result
@@ -323,14 +332,14 @@ def aggregate_filtered(*, user, params: QueryDict) -> tuple[dict, int | None]:
         key = f"aggregate:public:{signature}"
         part = cache.get(key)
         if part is None:
-            part = _distinct_values(base.filter(public_date__lte=now), timeout_ms)
+            part = _distinct_values(base.filter(public_q(now)), timeout_ms)
             cache.set(key, part, public_ttl)
         parts.append(part)
     if user.is_authenticated:
         key = f"aggregate:private:{user.pk}:{signature}"
         part = cache.get(key)
         if part is None:
-            private = base.filter(Q(public_date__gt=now) | Q(public_date__isnull=True))
+            private = base.filter(proprietary_q(now))
             if not user.is_superuser:
                 private = private.filter(proposal_id__in=user_proposals(user=user))
             part = _distinct_values(private, timeout_ms)

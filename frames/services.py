@@ -511,28 +511,29 @@ def fits_ingest(
 
 
 def aggregates_rebuild(*, timeout_ms: int | None = None) -> dict:
-    """One pass over frames with an observation date: distinct values per column, and the proposals that have a
-    public frame. Written to the cache (no expiry) and to the snapshot row."""
+    """One pass over frames with an observation date: distinct values per column, and each proposal's earliest
+    public date (read against the clock when the aggregate is served). Written to the cache (no expiry) and to the
+    snapshot row."""
 
     columns = list(AGGREGATE_COLUMNS.values())
     values: dict[str, set] = {name: set() for name in AGGREGATE_COLUMNS}
-    public_proposals: set[str] = set()
     with transaction.atomic(using=WRITER), connections[WRITER].cursor() as cursor:
         if timeout_ms:
             cursor.execute("SELECT set_config('statement_timeout', %s, true)", [str(int(timeout_ms))])
-        cursor.execute(
-            f"SELECT DISTINCT {', '.join(columns)}, COALESCE(public_date < now(), false) "
-            "FROM frames_frame WHERE observation_date IS NOT NULL"
-        )
+        cursor.execute(f"SELECT DISTINCT {', '.join(columns)} FROM frames_frame WHERE observation_date IS NOT NULL")
         for row in cursor.fetchall():
-            for name, value in zip(AGGREGATE_COLUMNS, row[:-1], strict=True):
+            for name, value in zip(AGGREGATE_COLUMNS, row, strict=True):
                 if value:
                     values[name].add(value)
-            if row[-1] and row[5]:
-                public_proposals.add(row[5])
+        # The proposal index carries public_date: this reads the index alone.
+        cursor.execute(
+            "SELECT proposal_id, MIN(public_date) FROM frames_frame WHERE observation_date IS NOT NULL "
+            "AND public_date IS NOT NULL AND proposal_id <> '' GROUP BY proposal_id"
+        )
+        public_from = {proposal: format_millis(first) for proposal, first in cursor.fetchall()}
     now = timezone.now()
     data = {name: sorted(found) for name, found in values.items()}
-    data["public_proposals"] = sorted(public_proposals)
+    data["public_from"] = public_from
     data["generated_at"] = format_millis(now)
     AggregateSnapshot.objects.update_or_create(pk=1, defaults={"data": data, "generated_at": now})
     cache.set(AGGREGATE_CACHE_KEY, data, None)
@@ -553,9 +554,12 @@ def aggregates_note_frame(*, values: dict) -> None:
             changed = True
     public_date = values.get("public_date")
     proposal = values.get("proposal_id")
-    if proposal and public_date and public_date < timezone.now() and proposal not in data["public_proposals"]:
-        data["public_proposals"] = sorted([*data["public_proposals"], proposal])
-        changed = True
+    if proposal and public_date:
+        first = format_millis(public_date)
+        known = data.setdefault("public_from", {}).get(proposal)
+        if known is None or first < known:
+            data["public_from"][proposal] = first
+            changed = True
     if changed:
         cache.set(AGGREGATE_CACHE_KEY, data, None)
 

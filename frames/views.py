@@ -30,6 +30,7 @@ from archive.filestore.local import read_download_token
 from archive.pagination import ArchivePagination
 from archive.zipstream import sized_length, stream_zip
 from authentication.backends import zip_authentication_classes
+from authentication.selectors import user_proposals
 from frames import downloads, fitsops, selectors, services
 from frames.links import DownloadLinks
 from frames.models import Frame, Thumbnail, Version
@@ -168,8 +169,21 @@ class FrameViewSet(
     def ordering_key(self, request):
         return selectors.frame_ordering(request.query_params)
 
+    def estimate_allowed(self, request) -> bool:
+        """Whether the planner's estimate may stand for the count. Not when the list names a proposal the caller
+        may not see: the estimate is made from statistics over every row, so it would tell the size of that
+        proposal's proprietary data; such a list is counted over what the caller sees, or not at all."""
+        user = request.user
+        named = request.query_params.getlist("proposal_id") + request.query_params.getlist("PROPID")
+        if not named or (user.is_authenticated and user.is_superuser):
+            return True
+        own = set(user_proposals(user=user))
+        return all(proposal in own for proposal in named)
+
     def count_timeout_ms(self, request) -> int | None:
         params = request.query_params
+        if not self.estimate_allowed(request):
+            return settings.PAGINATION_COUNT_TIMEOUT_MS
         if "force_count" in params and request.user.is_authenticated:
             # An exact count for whoever asks, but only staff may hold the database for the longer timeout.
             if request.user.is_staff:

@@ -26,8 +26,10 @@ def test_the_wsgi_entry_point_bounds_statements():
     import archive.wsgi  # noqa: F401 - importing it is what gunicorn and runserver do
     from archive.dbtimeout import bound_web_statements
 
-    assert connection_created.disconnect(dispatch_uid="archive.web_statement_timeout")  # it was connected
+    # It was connected; disconnected again so that the rest of the suite's connections stay unbounded.
+    assert connection_created.disconnect(dispatch_uid="archive.web_statement_timeout")
     bound_web_statements()
+    assert connection_created.disconnect(dispatch_uid="archive.web_statement_timeout")
 
 
 def test_a_canceled_statement_is_a_503_with_a_message(settings):

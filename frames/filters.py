@@ -15,6 +15,7 @@ from django.utils.datastructures import MultiValueDict
 from django_filters.fields import IsoDateTimeField
 
 from archive import configdb
+from archive.params import parse_flag
 from frames.models import Frame, Thumbnail, Version, thumbnail_size_choices
 from frames.serializers import normalise_longitude
 
@@ -169,6 +170,20 @@ def _normalise_geometry(geometry: GEOSGeometry) -> GEOSGeometry:
     return geometry
 
 
+class FlagField(forms.CharField):
+    """A boolean parameter in any spelling of true or false (archive.params); anything else is refused."""
+
+    def clean(self, value):
+        try:
+            return parse_flag(super().clean(value))
+        except ValueError as exc:
+            raise forms.ValidationError(str(exc)) from None
+
+
+class FlagFilter(django_filters.Filter):
+    field_class = FlagField
+
+
 class UTCDateTimeField(IsoDateTimeField):
     """An ISO 8601 date and time, held in UTC; one whose zone puts it outside the calendar (year 1 or 9999 with an
     offset) is a clear 400, not a failure deep in the database adapter."""
@@ -248,7 +263,7 @@ class FrameFilterSet(django_filters.FilterSet):
     exclude_OBSTYPE = ConfigurationTypesFilter(exclude_values=True)
     exclude_configuration_type = ConfigurationTypesFilter(exclude_values=True)
     include_configuration_type = ConfigurationTypesFilter()
-    exclude_calibrations = django_filters.BooleanFilter(method="filter_exclude_calibrations")
+    exclude_calibrations = FlagFilter(method="filter_exclude_calibrations")
     submitter = django_filters.CharFilter(method="filter_submitter")
     covers = CoversFilter(field_name="area", lookup_expr="covers")
     intersects = IntersectsFilter(field_name="area", lookup_expr="intersects")

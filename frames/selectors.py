@@ -12,6 +12,7 @@ from django.http import QueryDict
 from django.utils import timezone
 from rest_framework.exceptions import ValidationError
 
+from archive.params import parse_flag
 from authentication.selectors import user_proposals
 from frames.filters import FrameFilterSet, ThumbnailFilterSet, VersionFilterSet, cone_error_as_detail
 from frames.models import AggregateSnapshot, Frame, Thumbnail, Version, proprietary_q, public_q
@@ -31,16 +32,14 @@ ORDERING_FIELDS = {
 }
 DEFAULT_ORDERING = "-observation_date"
 AGGREGATE_CACHE_KEY = "all_frames_aggregates"
-TRUE_STRINGS = {"true", "True", "1"}
-FALSE_STRINGS = {"false", "False", "0"}
 
 
 def parse_public(value: str | None) -> bool | None:
-    if value in TRUE_STRINGS:
-        return True
-    if value in FALSE_STRINGS:
-        return False
-    return None
+    """The `public` parameter: None when absent; a 400 for a spelling that is not a flag."""
+    try:
+        return parse_flag(value)
+    except ValueError as exc:
+        raise ValidationError({"public": [str(exc)]}) from None
 
 
 def frame_ordering(params: QueryDict) -> tuple[str, bool]:

@@ -14,11 +14,13 @@ from django.core import signing
 from django.core.files.uploadhandler import TemporaryFileUploadHandler
 from django.http import Http404, HttpResponse, StreamingHttpResponse
 from django.utils.cache import patch_cache_control, patch_vary_headers
+from django.utils.http import content_disposition_header
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from kombu.exceptions import KombuError
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
-from rest_framework.exceptions import NotFound, ParseError, PermissionDenied
+from rest_framework.exceptions import NotFound, ParseError, PermissionDenied, ValidationError
 from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.permissions import AllowAny, IsAdminUser
 from rest_framework.response import Response
@@ -28,6 +30,7 @@ from archive.exceptions import PayloadTooLarge, ServiceUnavailable
 from archive.filestore import FileStoreNotFound, FileStoreUnavailable, get_filestore
 from archive.filestore.local import read_download_token
 from archive.pagination import ArchivePagination
+from archive.params import parse_flag
 from archive.zipstream import sized_length, stream_zip
 from authentication.backends import zip_authentication_classes
 from authentication.selectors import user_proposals
@@ -115,13 +118,11 @@ def _prepare_upload(request) -> None:
 
 
 def _flag(request, name: str, default: bool) -> bool:
-    """A flag that only its opposite spelling (`false` for a default-on flag, `true` otherwise) changes."""
-    value = request.query_params.get(name)
-    if value is None:
-        return default
-    if default:
-        return value.strip().lower() != "false"
-    return value.strip().lower() == "true"
+    """A flag parameter: any spelling of true or false; anything else is a 400 naming the parameter."""
+    try:
+        return parse_flag(request.query_params.get(name), default)
+    except ValueError as exc:
+        raise ValidationError({name: [str(exc)]}) from None
 
 
 def _window_days(params) -> float | None:
@@ -287,7 +288,10 @@ class FrameViewSet(
             try:
                 data = selectors.aggregate_all(user=request.user)
             except selectors.AggregatesNotReady:
-                cache_aggregates.delay()
+                try:
+                    cache_aggregates.apply_async(retry=False)
+                except (KombuError, OSError):  # beat rebuilds it anyway; the answer is the same 503
+                    logger.warning("Could not queue an aggregate rebuild: the broker is unavailable")
                 raise ServiceUnavailable(
                     "Aggregates have not been generated yet; try again later.", retry_after=60
                 ) from None
@@ -333,7 +337,7 @@ class FrameViewSet(
         length = sized_length(members)
         chunks = stream_zip(members, missing_name=f"{directory}/MISSING.txt", sized=length is not None)
         response = StreamingHttpResponse(_logged_stream(chunks, directory), content_type="application/zip")
-        response["Content-Disposition"] = f"attachment; filename={directory}.zip"
+        response["Content-Disposition"] = content_disposition_header(True, f"{directory}.zip")
         response["X-Accel-Buffering"] = "no"
         if length is not None:
             response["Content-Length"] = str(length)
@@ -530,7 +534,7 @@ class LocalDownloadView(APIView):
         headers = {
             "Content-Type": CONTENT_TYPES.get(extension.lower(), "application/octet-stream"),
             "Accept-Ranges": "bytes",
-            "Content-Disposition": f'attachment; filename="{obj_filename(obj)}"',
+            "Content-Disposition": content_disposition_header(True, obj_filename(obj)),
         }
         if getattr(obj, "md5", None):
             headers["ETag"] = f'"{obj.md5}"'
@@ -619,7 +623,7 @@ class FunpackView(APIView):
             logger.exception("Could not decompress frame %s", frame.id)
             return Response({"detail": DOWNLOAD_FAILED}, status=500)
         response = StreamingHttpResponse(itertools.chain([first], chunks), content_type="application/octet-stream")
-        response["Content-Disposition"] = f"attachment; filename={filename}"
+        response["Content-Disposition"] = content_disposition_header(True, filename)
         return response
 
 
@@ -645,5 +649,5 @@ class CatalogView(APIView):
             logger.exception("Could not read the catalog of frame %s", frame.id)
             return Response({"detail": DOWNLOAD_FAILED}, status=500)
         response = HttpResponse(data, content_type="application/octet-stream")
-        response["Content-Disposition"] = f"attachment; filename={filename}"
+        response["Content-Disposition"] = content_disposition_header(True, filename)
         return response

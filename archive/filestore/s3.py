@@ -17,7 +17,21 @@ from archive.filestore.presign import Presigner
 
 logger = logging.getLogger(__name__)
 
-NOT_FOUND_CODES = {"NoSuchKey", "NoSuchVersion", "404", "NotFound", "InvalidArgument"}
+NOT_FOUND_CODES = {"NoSuchKey", "NoSuchVersion", "404", "NotFound"}
+# A version id S3 cannot parse names nothing that exists: for a read that is "not found". A delete must not take it
+# for "already gone": the deletion is kept (and shown to staff) instead of being dropped.
+READ_NOT_FOUND_CODES = NOT_FOUND_CODES | {"InvalidArgument"}
+# The archive's own credentials or policy are at fault: an outage to report (503), not the caller's error.
+CREDENTIAL_CODES = {
+    "AccessDenied",
+    "InvalidAccessKeyId",
+    "SignatureDoesNotMatch",
+    "ExpiredToken",
+    "InvalidToken",
+    "TokenRefreshRequired",
+    "AllAccessDisabled",
+    "AccountProblem",
+}
 
 
 def addressing_style() -> str:
@@ -76,16 +90,25 @@ class S3FileStore(FileStore):
         return self._presigner
 
     def url(self, path: str, version_id: str, *, expires: int) -> str:
-        return self.presigner.url(path, version_id, expires)
+        try:
+            return self.presigner.url(path, version_id, expires)
+        except (BotoCoreError, AttributeError) as exc:  # no credentials at all, or ones that failed to refresh
+            logger.error("Cannot presign S3 URLs: %r", exc)
+            raise FileStoreUnavailable("The file store's credentials are missing or invalid; try again later.") from exc
 
-    def _call(self, method: str, **kwargs):
+    def _call(self, method: str, *, not_found: set[str] = READ_NOT_FOUND_CODES, **kwargs):
         try:
             return getattr(self.client, method)(Bucket=self.bucket, **kwargs)
         except ClientError as exc:
             code = str(exc.response.get("Error", {}).get("Code", ""))
             status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
-            if code in NOT_FOUND_CODES or status == 404:
+            if code in not_found or (status == 404 and code not in CREDENTIAL_CODES):
                 raise FileStoreNotFound(kwargs.get("Key", "")) from exc
+            if code in CREDENTIAL_CODES or status == 403:
+                logger.error("S3 refused the archive's credentials for %s: %s", method, code)
+                raise FileStoreUnavailable(
+                    "The file store refused the archive's credentials; try again later."
+                ) from exc
             if status >= 500 or code in ("SlowDown", "ServiceUnavailable", "RequestTimeout"):
                 raise FileStoreUnavailable() from exc
             raise
@@ -145,7 +168,7 @@ class S3FileStore(FileStore):
         return self._call("head_object", Key=path, VersionId=version_id)["ContentLength"]
 
     def delete(self, path: str, version_id: str) -> None:
-        self._call("delete_object", Key=path, VersionId=version_id)
+        self._call("delete_object", Key=path, VersionId=version_id, not_found=NOT_FOUND_CODES)
 
     def check(self) -> dict:
         status = self._call("get_bucket_versioning").get("Status")

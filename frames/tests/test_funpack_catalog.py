@@ -22,7 +22,7 @@ def test_funpack_decompresses_the_current_version(api_client, tmp_path):
     response = api_client.get(f"/frame-funpack/{frame.id}/funpack/")
     assert response.status_code == 200
     assert response["Content-Type"] == "application/octet-stream"
-    assert response["Content-Disposition"] == f"attachment; filename={frame.basename}.fits"
+    assert response["Content-Disposition"] == f'attachment; filename="{frame.basename}.fits"'
     ours = fits.open(io.BytesIO(body(response)))
     theirs = fits.open(io.BytesIO(data))
     assert [type(h).__name__ for h in ours] == ["PrimaryHDU", "ImageHDU"]
@@ -35,7 +35,7 @@ def test_funpack_passes_a_plain_fits_through(api_client, tmp_path):
     response = api_client.get(f"/frame-funpack/{frame.id}/funpack/")
     assert response.status_code == 200
     assert body(response) == data
-    assert response["Content-Disposition"] == f"attachment; filename={frame.basename}.fits"
+    assert response["Content-Disposition"] == f'attachment; filename="{frame.basename}.fits"'
 
 
 def test_funpack_of_a_non_fits_file_is_a_400(api_client):
@@ -60,7 +60,7 @@ def test_catalog_extracts_the_sci_header_and_cat_table(api_client, tmp_path):
     frame, _ = frame_with_file(tmp_path, with_catalog=True)
     response = api_client.get(f"/frame-catalog/{frame.id}/catalog/")
     assert response.status_code == 200
-    assert response["Content-Disposition"] == f"attachment; filename={frame.basename}-catalog.fits"
+    assert response["Content-Disposition"] == f'attachment; filename="{frame.basename}-catalog.fits"'
     hdus = fits.open(io.BytesIO(body(response)))
     assert hdus[0].data is None
     assert hdus[0].header["OBJECT"] == "M84"

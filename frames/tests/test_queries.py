@@ -434,12 +434,37 @@ def test_a_configuration_type_that_does_not_exist_is_a_400(api_client, name, val
 
 @pytest.mark.parametrize(
     ("value", "expected"),
-    [("true", ["public"]), ("1", ["public"]), ("false", []), ("False", []), ("0", []), ("maybe", ["public"])],
+    [("true", ["public"]), ("1", ["public"]), ("YES", ["public"]), ("false", []), ("False", []), ("0", []), ("no", [])],
 )
 def test_public_parameter_for_anonymous_callers(api_client, value, expected):
     FrameFactory(basename="public")
     FrameFactory(basename="private", public_date=at(2999, 1, 1))
     assert names(api_client, {"public": value}) == expected
+
+
+@pytest.mark.parametrize(
+    ("name", "path"),
+    [
+        ("public", "/frames/"),
+        ("exclude_calibrations", "/frames/"),
+        ("include_related_frames", "/frames/"),
+        ("include_thumbnails", "/frames/"),
+        ("public", "/frames/aggregate/"),
+    ],
+)
+def test_a_flag_in_no_known_spelling_is_a_400(api_client, name, path):
+    response = api_client.get(path, {name: "maybe", "start": "2024-05-01", "end": "2024-05-02"})
+    assert response.status_code == 400
+    assert "is not a flag" in str(response.json())
+
+
+def test_exclude_calibrations_takes_every_spelling_of_true(api_client):
+    FrameFactory(basename="science", configuration_type="EXPOSE")
+    FrameFactory(basename="bias", configuration_type="BIAS")
+    for value in ("1", "true", "True", "yes", "on"):
+        assert names(api_client, {"exclude_calibrations": value}) == ["science"]
+    for value in ("0", "false", "no"):
+        assert sorted(names(api_client, {"exclude_calibrations": value})) == ["bias", "science"]
 
 
 # --- ordering -----------------------------------------------------------------------------------------------------

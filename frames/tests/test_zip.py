@@ -41,7 +41,7 @@ def test_fifty_frames_byte_for_byte(api_client):
     archive = zip_of(response)
     name = directory(50)
     assert response["Content-Type"] == "application/zip"
-    assert response["Content-Disposition"] == f"attachment; filename={name}.zip"
+    assert response["Content-Disposition"] == f'attachment; filename="{name}.zip"'
     assert response.cookies["fileDownload"].value == "true"
     assert response.cookies["fileDownload"]["path"] == "/"
     assert response["X-Accel-Buffering"] == "no"

@@ -81,7 +81,7 @@ def main(argv: list[str] | None = None) -> None:
             ("queries", lambda: queries.run(database, count=args.requests)),
             ("ingest", lambda: ingest.run(database)),
             ("downloads", lambda: downloads.run(database)),
-            ("datalab", datalab.run),
+            ("datalab", lambda: datalab.run(database=database)),
         ]
         succeeded = [run_part(name, function, database) for name, function in parts]
     heading(f"Done in {watch.seconds / 60:.1f} min: bench/results/latest.md and latest.json")

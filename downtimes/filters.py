@@ -19,9 +19,16 @@ TRUE_VALUES = ("true", "1")
 
 
 class UTCDateTimeField(forms.Field):
-    """ISO 8601 (`T` or a space, optional seconds and fraction, `Z` or an offset) or a date alone; naive means UTC."""
+    """ISO 8601 (`T` or a space, optional seconds and fraction, `Z` or an offset) or a date alone; naive means UTC.
 
-    default_error_messages = {"invalid": "Enter a valid date/time."}
+    The value is converted to UTC here, so every filter and the database see a time the calendar can hold: an offset
+    that carries a time past 0001-01-01 or 9999-12-31 is refused as out of range instead of failing in the query.
+    """
+
+    default_error_messages = {
+        "invalid": "Enter a valid date/time.",
+        "out_of_range": "Enter a date/time between 0001-01-01T00:00:00Z and 9999-12-31T23:59:59.999999Z.",
+    }
 
     def to_python(self, value):
         if value in self.empty_values:
@@ -36,8 +43,11 @@ class UTCDateTimeField(forms.Field):
             if parsed is None:
                 raise ValidationError(self.error_messages["invalid"], code="invalid")
         if timezone.is_naive(parsed):
-            parsed = parsed.replace(tzinfo=datetime.UTC)
-        return parsed
+            return parsed.replace(tzinfo=datetime.UTC)
+        try:
+            return parsed.astimezone(datetime.UTC)
+        except OverflowError:
+            raise ValidationError(self.error_messages["out_of_range"], code="out_of_range") from None
 
 
 class UTCDateTimeFilter(django_filters.IsoDateTimeFilter):
@@ -52,6 +62,8 @@ class CodeField(forms.MultipleChoiceField):
         super().__init__(*args, **kwargs)
 
     def valid_value(self, value) -> bool:
+        if "\x00" in value:
+            return False  # PostgreSQL cannot take a NUL in a string: no stored code has one
         if value == "":
             return True  # no filter for site/enclosure/telescope; whole-telescope rows for instrument_type
         if self.code_field == "instrument_type" and value == WHOLE_TELESCOPE:

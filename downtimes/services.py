@@ -19,6 +19,7 @@ REQUIRED_FIELDS = ("start", "end", "site", "enclosure", "telescope")
 DEFAULTS = {"instrument_type": "", "reason": ""}
 ORDER_MESSAGE = "End time must be after start time"
 COMBINATION_MESSAGE = "The site, enclosure, telescope, and instrument_type combination does not exist in Configdb"
+END_RANGE_MESSAGE = "End time must be at most 9999-12-31T23:59:59Z."
 CHOICE_MESSAGE = '"{value}" is not a valid choice.'
 UNAVAILABLE_MESSAGE = (
     "The configuration database cannot be reached and no copy of its telescope list is cached, so this downtime "
@@ -110,7 +111,10 @@ def downtime_validate(*, data: dict, downtime: Downtime | None = None, errors: d
         and not topology.has_combination(**{field: merged[field] for field in CODE_FIELDS})
     ):
         raise DowntimeInvalid({"non_field_errors": [COMBINATION_MESSAGE]})
-    merged["start"], merged["end"] = _whole_seconds(merged["start"], merged["end"])
+    try:
+        merged["start"], merged["end"] = _whole_seconds(merged["start"], merged["end"])
+    except OverflowError:  # an end in the calendar's last second, rounded up past it
+        raise DowntimeInvalid({"end": [END_RANGE_MESSAGE]}) from None
     return merged
 
 

@@ -102,6 +102,27 @@ def test_swapped_and_equal_times(superuser_client, topology):
 
 # --- our input rules -------------------------------------------------------------------------------------------------
 @pytest.mark.parametrize(
+    "times",
+    [
+        {"end": "9999-12-31T23:59:59.5Z"},
+        {"end": "9999-12-31T23:59:59-05:00"},
+        {"start": "0001-01-01T00:00:00+05:00"},
+    ],
+)
+def test_times_at_the_calendars_edge_are_a_400(superuser_client, topology, times):
+    response = superuser_client.post(API, {**REFERENCE_POST, **times}, format="json")
+    assert response.status_code == 400, response.content
+    assert list(response.json()) == list(times)
+    assert not Downtime.objects.exists()
+
+
+def test_the_last_whole_second_of_the_calendar_is_a_valid_end(superuser_client, topology):
+    response = superuser_client.post(API, {**REFERENCE_POST, "end": "9999-12-31T23:59:59Z"}, format="json")
+    assert response.status_code == 201, response.content
+    assert response.json()["end"] == "9999-12-31T23:59:59Z"
+
+
+@pytest.mark.parametrize(
     ("start", "end", "stored"),
     [
         ("2031-01-01T02:00:00+02:00", "2031-01-01T03:00:00+02:00", ("2031-01-01T00:00:00Z", "2031-01-01T01:00:00Z")),

@@ -8,5 +8,8 @@ class AuthenticationConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self):
-        # Registers the login-failure receiver and the OpenAPI descriptions of the authentication classes.
+        # The login-failure receiver, the OpenAPI descriptions of the authentication classes, and the project's
+        # deployment checks: the project package is no app, and they are about the throttles and the portal's state
+        # that this app keeps.
+        from archive import checks  # noqa: F401
         from authentication import receivers, schema  # noqa: F401

@@ -1,4 +1,5 @@
-"""Project-wide endpoints: health, OpenAPI and Redoc, the branded browsable API, token login, settings."""
+"""Project-wide endpoints: health, OpenAPI and Redoc, the branded browsable API, token login, settings, and the
+deployment checks."""
 
 import os
 import subprocess
@@ -8,6 +9,7 @@ from pathlib import Path
 import pytest
 from django.core.exceptions import ImproperlyConfigured
 
+from archive.checks import proxies_configured, shared_cache_configured
 from archive.env import env_bool, env_int, env_list
 
 pytestmark = pytest.mark.django_db
@@ -88,19 +90,36 @@ def _manage(*args, env_overrides: dict) -> subprocess.CompletedProcess:
     )
 
 
+PRODUCTION_ENV = {
+    "SECRET_KEY": "p" * 20 + "-production-secret-key-with-enough-entropy-7f3a9c1e",
+    "HTTPS_ONLY": "true",
+    "ALLOWED_HOSTS": "archive.example.org",
+    "NUM_PROXIES": "1",
+    "CACHE_LOC": "127.0.0.1:11211",
+}
+
+
 def test_check_deploy_passes_with_production_values():
-    result = _manage(
-        "check",
-        "--deploy",
-        "--fail-level",
-        "WARNING",
-        env_overrides={
-            "SECRET_KEY": "p" * 20 + "-production-secret-key-with-enough-entropy-7f3a9c1e",
-            "HTTPS_ONLY": "true",
-            "ALLOWED_HOSTS": "archive.example.org",
-        },
-    )
+    result = _manage("check", "--deploy", "--fail-level", "WARNING", env_overrides=PRODUCTION_ENV)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+@pytest.mark.parametrize(("missing", "check_id"), [("NUM_PROXIES", "archive.W001"), ("CACHE_LOC", "archive.W002")])
+def test_check_deploy_warns_without_proxies_or_a_shared_cache(missing, check_id):
+    env = {name: value for name, value in PRODUCTION_ENV.items() if name != missing}
+    result = _manage("check", "--deploy", "--fail-level", "WARNING", env_overrides={**env, missing: ""})
+    assert result.returncode != 0
+    assert check_id in result.stderr and missing in result.stderr
+    other = {"archive.W001", "archive.W002"} - {check_id}
+    assert not any(name in result.stderr for name in other)
+
+
+def test_the_deployment_warnings_stay_quiet_in_debug(settings):
+    settings.NUM_PROXIES, settings.CACHE_LOC = 0, ""
+    settings.DEBUG = True
+    assert proxies_configured(None) == [] and shared_cache_configured(None) == []
+    settings.DEBUG = False
+    assert [w.id for w in proxies_configured(None) + shared_cache_configured(None)] == ["archive.W001", "archive.W002"]
 
 
 def test_a_missing_secret_key_stops_start_up_when_debug_is_off():

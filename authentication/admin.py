@@ -49,7 +49,8 @@ class ProfileInline(admin.StackedInline):
         return masked(obj.api_token)
 
 
-@admin.action(description="Rotate API token")
+# Rotating replaces a user's token: a change, so viewing users is not enough (ArchiveUserAdmin says who may).
+@admin.action(description="Rotate API token", permissions=["rotate_token"])
 def rotate_api_token(modeladmin, request, queryset):
     for user in queryset:
         services.token_rotate(user=user, method=AuthEvent.Method.ADMIN, request=request)
@@ -60,6 +61,10 @@ class ArchiveUserAdmin(UserAdmin):
     inlines = [ProfileInline]
     actions = [rotate_api_token]
     list_display = ("username", "email", "first_name", "last_name", "is_staff", "is_superuser", "is_active")
+
+    def has_rotate_token_permission(self, request) -> bool:
+        """Change permission on users or on tokens; the admin then neither offers nor runs the action without it."""
+        return self.has_change_permission(request) or request.user.has_perm("authtoken.change_token")
 
 
 admin.site.unregister(User)

@@ -7,6 +7,7 @@ from django.contrib.auth import authenticate, get_user_model
 from django.core.cache import cache
 from django.db import IntegrityError, transaction
 from django.utils import timezone
+from kombu.exceptions import KombuError
 from rest_framework.authtoken.models import Token
 from rest_framework.exceptions import Throttled
 
@@ -23,6 +24,7 @@ REFRESH_BACKOFF_SECONDS = 60
 # Set on the HttpRequest by the password backend when it refused a login for a reason worth auditing.
 LOGIN_REFUSAL_ATTRIBUTE = "_archive_login_refusal"
 LOGIN_METHOD_ATTRIBUTE = "_archive_login_method"
+REFRESH_PUBLISH_RETRY = {"max_retries": 2, "interval_start": 0.2, "interval_step": 0.5, "interval_max": 1}
 
 
 class TakeoverRefused(Exception):
@@ -157,11 +159,33 @@ def profile_update_from_portal(
     return user
 
 
+def push_throttle_check(*, request) -> None:
+    """Raise Throttled (429) when the client address is over its rate of refused server keys, before the key is
+    compared. Only the first such refusal of a window is audited; the rest are counted in the cache."""
+    wait = throttling.push_refusal_wait(request=request)
+    if not wait:
+        return
+    if throttling.push_refused_note(request=request):
+        auth_event_record(
+            kind=AuthEvent.Kind.PUSH,
+            outcome=AuthEvent.Outcome.THROTTLED,
+            method=AuthEvent.Method.PUSH,
+            request=request,
+        )
+    raise Throttled(wait=wait)
+
+
+def push_refusal_record(*, request) -> None:
+    """A push with a wrong or missing server key: counted against the address, and audited."""
+    throttling.push_refusal_record(request=request)
+    auth_event_record(
+        kind=AuthEvent.Kind.PUSH, outcome=AuthEvent.Outcome.FORBIDDEN, method=AuthEvent.Method.PUSH, request=request
+    )
+
+
 def user_push_apply(*, data: portal.PortalProfile, request=None):
     """The portal's push of one user: upsert, never touching the password or `is_active`; then recheck the
     user's token at the portal in the background, which is how a deactivation there reaches the archive."""
-    from authentication.tasks import portal_user_refresh
-
     try:
         user = profile_update_from_portal(
             data=data, method=AuthEvent.Method.PUSH, reactivate=False, confirm_token=False, request=request
@@ -171,8 +195,29 @@ def user_push_apply(*, data: portal.PortalProfile, request=None):
     auth_event_record(
         kind=AuthEvent.Kind.PUSH, outcome=AuthEvent.Outcome.OK, method=AuthEvent.Method.PUSH, user=user, request=request
     )
-    transaction.on_commit(lambda: portal_user_refresh.delay(user.pk))
+    transaction.on_commit(lambda: _portal_user_refresh_queue(user_id=user.pk))
     return user
+
+
+def _portal_user_refresh_queue(*, user_id: int) -> None:
+    """Queue the recheck of a pushed user; a broker outage is logged, never an error of the push.
+
+    The push's change is committed by now, so failing the request would only make the portal push again for nothing.
+    The recheck is not lost: the daily `revalidate_portal_users` task rechecks every portal user with a token, this
+    one included (without a token there is nothing to recheck), so a deactivation at the portal still reaches the
+    archive, a day late at worst.
+    """
+    from authentication.tasks import portal_user_refresh
+
+    try:
+        # A short retry policy: the portal waits for this answer, and the daily revalidation is the fallback.
+        portal_user_refresh.apply_async(args=[user_id], retry=True, retry_policy=REFRESH_PUBLISH_RETRY)
+    except (KombuError, OSError) as exc:
+        logger.warning(
+            "Portal recheck of user %s not queued (broker unavailable: %s); left to the daily revalidation",
+            user_id,
+            exc,
+        )
 
 
 def _portal_rejected(*, user, api_token: str) -> Profile:
@@ -291,7 +336,8 @@ def login_authenticate(*, request, username: str, password: str, method: str):
 
     wait = throttling.login_wait(request=request, username=username)
     if wait:
-        login_event(AuthEvent.Outcome.THROTTLED)
+        if throttling.login_refused_note(request=request, username=username):
+            login_event(AuthEvent.Outcome.THROTTLED)
         raise Throttled(wait=wait)
     setattr(request, LOGIN_METHOD_ATTRIBUTE, method)
     setattr(request, LOGIN_REFUSAL_ATTRIBUTE, None)

@@ -1,4 +1,5 @@
-"""Throttles: DRF's anonymous and user rates (staff exempt), and the counters of failed logins and rejected bearers.
+"""Throttles: DRF's anonymous and user rates (staff exempt), and the counters of failed logins, rejected bearers and
+refused portal pushes.
 
 All state lives in the Django cache (memcached in production, so that every worker shares the counts), and every
 client address comes from `archive.network.client_address`: a client cannot reset its count with its own
@@ -96,12 +97,35 @@ class FailureCounter:
         if self.rate is None:
             return
         duration = self.rate[1]
-        key = self._key(ident, int(time.time() // duration))
-        cache.add(key, 0, timeout=duration + 1)
-        try:
-            cache.incr(key)
-        except ValueError:  # evicted between add and incr
-            cache.set(key, 1, timeout=duration + 1)
+        _increment(self._key(ident, int(time.time() // duration)), timeout=duration + 1)
+
+    def _refused_key(self, window: int) -> str:
+        return f"throttle:{self.scope}:refused:{window}"
+
+    def note_refused(self, ident: str) -> bool:
+        """Count one attempt refused because `ident` is over the rate. True only for the first such attempt of
+        `ident` in the current window: that one is worth an audit row, the others are counted here only, so a
+        client hammering a closed door cannot fill the audit table."""
+        if self.rate is None:
+            return True
+        duration = self.rate[1]
+        window = int(time.time() // duration)
+        _increment(self._refused_key(window), timeout=duration + 1)
+        return cache.add(f"{self._key(ident, window)}:noted", True, timeout=duration + 1)
+
+    def refused_count(self) -> int:
+        """Attempts refused by this throttle in its current window, all identities together (for `showthrottle`)."""
+        if self.rate is None:
+            return 0
+        return cache.get(self._refused_key(int(time.time() // self.rate[1]))) or 0
+
+
+def _increment(key: str, *, timeout: int) -> None:
+    cache.add(key, 0, timeout=timeout)
+    try:
+        cache.incr(key)
+    except ValueError:  # evicted between add and incr
+        cache.set(key, 1, timeout=timeout)
 
 
 def _login_counters() -> tuple[FailureCounter, FailureCounter]:
@@ -117,6 +141,16 @@ def login_wait(*, request, username: str) -> int | None:
     waits = [by_address.wait(client_address(request)), by_username.wait(username.lower())]
     waits = [wait for wait in waits if wait]
     return max(waits) if waits else None
+
+
+def login_refused_note(*, request, username: str) -> bool:
+    """Count a login refused by its throttle; True when it deserves an audit row: the first refused in the window
+    for the address, or for the username when only the username is over its rate (guesses from many addresses)."""
+    by_address, by_username = _login_counters()
+    address = client_address(request)
+    if by_address.wait(address):
+        return by_address.note_refused(address)
+    return by_username.note_refused(username.lower())
 
 
 def login_failure_record(*, request, username: str) -> None:
@@ -136,3 +170,30 @@ def bearer_failure_wait(*, request) -> int | None:
 
 def bearer_failure_record(*, request) -> None:
     _bearer_counter().record(client_address(request))
+
+
+def _push_counter() -> FailureCounter:
+    # Refused server keys are refused credentials like rejected bearers: the same rate, counted apart.
+    return FailureCounter("push_refused", settings.THROTTLE_AUTH_FAILURE_RATE)
+
+
+def push_refusal_wait(*, request) -> int | None:
+    return _push_counter().wait(client_address(request))
+
+
+def push_refusal_record(*, request) -> None:
+    _push_counter().record(client_address(request))
+
+
+def push_refused_note(*, request) -> bool:
+    return _push_counter().note_refused(client_address(request))
+
+
+def refused_counts() -> dict[str, int]:
+    """Attempts refused by each failure throttle in its current window, by the throttle's description."""
+    by_address, by_username = _login_counters()
+    return {
+        "logins over the address rate": by_address.refused_count(),
+        "logins over the username rate": by_username.refused_count(),
+        "portal pushes over the failure rate": _push_counter().refused_count(),
+    }

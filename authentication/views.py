@@ -98,13 +98,13 @@ class PortalUserPushView(APIView):
     # The portal sends JSON without a JSON content type: the raw body is read, never DRF's parsers.
     parser_classes: list = []
 
+    def check_permissions(self, request):
+        # Before the key is compared: an address over its rate of refused keys learns nothing more about the key.
+        services.push_throttle_check(request=request._request)
+        super().check_permissions(request)
+
     def permission_denied(self, request, message=None, code=None):
-        services.auth_event_record(
-            kind=AuthEvent.Kind.PUSH,
-            outcome=AuthEvent.Outcome.FORBIDDEN,
-            method=AuthEvent.Method.PUSH,
-            request=request._request,
-        )
+        services.push_refusal_record(request=request._request)
         super().permission_denied(request, message=message, code=code)
 
     @extend_schema(
@@ -114,6 +114,7 @@ class PortalUserPushView(APIView):
             400: OpenApiResponse(description="Not a JSON object of the portal's profile shape"),
             403: OpenApiResponse(description="Missing or wrong server key, or the push is not configured"),
             409: OpenApiResponse(description="The username belongs to a local account of the archive"),
+            429: OpenApiResponse(description="Too many refused server keys from this address"),
         },
         auth=[{"serverKey": []}],
         operation_id="authprofile_addupdateuser",

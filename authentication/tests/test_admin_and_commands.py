@@ -7,6 +7,7 @@ import io
 import pytest
 import time_machine
 from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Permission
 from django.core.management import CommandError, call_command
 from django.test import Client
 from rest_framework.authtoken.models import Token
@@ -79,6 +80,44 @@ def test_the_rotate_action(admin_client, make_user):
     assert response.status_code == 302
     assert Token.objects.get(user=user).key != old
     assert AuthEvent.objects.filter(kind="token_revoked", method="admin", user=user).exists()
+
+
+def _staff_client(make_user, *codenames: str) -> Client:
+    staff = make_user("helpdesk", staff=True)
+    app_labels = {"view_user": "auth", "change_user": "auth", "change_token": "authtoken", "view_token": "authtoken"}
+    for codename in codenames:
+        staff.user_permissions.add(
+            Permission.objects.get(codename=codename, content_type__app_label=app_labels[codename])
+        )
+    client = Client()
+    client.force_login(staff, backend="authentication.backends.LocalAccountBackend")
+    return client
+
+
+def _rotate(client: Client, user):
+    return client.post("/admin/auth/user/", {"action": "rotate_api_token", "_selected_action": [str(user.pk)]})
+
+
+def test_staff_who_may_only_view_users_cannot_rotate_tokens(make_user):
+    client = _staff_client(make_user, "view_user", "view_token")
+    user = make_user("local")
+    old = Token.objects.get(user=user).key
+    page = client.get("/admin/auth/user/")
+    assert page.status_code == 200
+    assert "rotate_api_token" not in page.content.decode()
+    _rotate(client, user)
+    assert Token.objects.get(user=user).key == old
+    assert not AuthEvent.objects.filter(kind="token_revoked").exists()
+
+
+@pytest.mark.parametrize("codename", ["change_user", "change_token"])
+def test_staff_who_may_change_users_or_tokens_can_rotate_tokens(make_user, codename):
+    client = _staff_client(make_user, "view_user", codename)
+    user = make_user("local")
+    old = Token.objects.get(user=user).key
+    assert "rotate_api_token" in client.get("/admin/auth/user/").content.decode()
+    assert _rotate(client, user).status_code == 302
+    assert Token.objects.get(user=user).key != old
 
 
 def test_the_audit_log_is_read_only_and_searchable(admin_client):

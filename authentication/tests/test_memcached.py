@@ -8,8 +8,9 @@ from django.core.cache import caches
 
 from authentication import portal as client
 from authentication import throttling
+from authentication.models import AuthEvent
 from authentication.portal import PortalUnavailable
-from authentication.tests.conftest import client_with, token_login
+from authentication.tests.conftest import client_with, push, token_login
 from authentication.tests.fakeportal import PROFILE_PATH
 
 pytestmark = pytest.mark.django_db
@@ -24,6 +25,19 @@ def test_login_throttles_count_on_memcached(portal, memcached_cache, settings):
     response = token_login("jdoe", "portal-pass-1")
     assert response.status_code == 429
     assert int(response["Retry-After"]) > 0
+
+
+def test_refused_attempts_are_counted_on_memcached_and_audited_once(portal, memcached_cache, settings):
+    settings.THROTTLE_LOGIN_USERNAME_RATE = "1/hour"
+    settings.THROTTLE_AUTH_FAILURE_RATE = "1/hour"
+    token_login("user with spaces", "wrong")
+    push({"username": "jdoe"}, key="wrong-key")
+    assert {token_login("user with spaces", "wrong").status_code for _ in range(20)} == {429}
+    assert {push({"username": "jdoe"}, key="wrong-key").status_code for _ in range(20)} == {429}
+    assert AuthEvent.objects.filter(outcome="throttled").count() == 2
+    counts = throttling.refused_counts()
+    assert counts["logins over the username rate"] == 20
+    assert counts["portal pushes over the failure rate"] == 20
 
 
 def test_concurrent_failures_are_all_counted(memcached_cache):

@@ -5,9 +5,12 @@ import pytest
 from django.contrib.auth import get_user_model
 from rest_framework.test import APIClient
 
+from archive.celery import app as celery_app
+from authentication import tasks
 from authentication.models import AuthEvent, Profile
 from authentication.tests.conftest import SERVER_KEY, client_with, push, token_login
 from authentication.tests.fakeportal import PROFILE_PATH
+from conftest import free_port
 from frames.tests.factories import FrameFactory
 
 pytestmark = pytest.mark.django_db
@@ -243,3 +246,51 @@ def test_a_push_for_a_user_never_confirmed_does_not_deactivate(portal, django_ca
         push(portal.profile_json(portal_user))
     assert User.objects.get(username="jdoe").is_active  # its token was never confirmed
     assert User.objects.get(username="jdoe").profile.proposals == []
+
+
+# --- the broker down ----------------------------------------------------------------------------------------------
+
+
+def _forget_broker_connections() -> None:
+    """Drop Celery's connection and producer pools, so that the next publication connects to the broker configured
+    now (they are made once per process)."""
+    celery_app._pool = None
+    celery_app.amqp._producer_pool = None
+
+
+@pytest.fixture
+def refusing_broker():
+    """Publication, not eager, to an AMQP port where nothing listens."""
+    url = f"amqp://guest:guest@127.0.0.1:{free_port()}//"
+    saved = {key: celery_app.conf[key] for key in ("broker_url", "task_always_eager")}
+    celery_app.conf.update(broker_url=url, task_always_eager=False)
+    _forget_broker_connections()
+    try:
+        yield url
+    finally:
+        celery_app.conf.update(saved)
+        _forget_broker_connections()
+
+
+def test_a_push_succeeds_while_the_broker_is_down_and_the_recheck_comes_later(
+    portal, refusing_broker, django_capture_on_commit_callbacks, caplog
+):
+    portal_user = portal.add_user("jdoe", proposals=["P-1"])
+    token_login("jdoe", "portal-pass-1")  # confirms the token, so a refusal later deactivates
+    portal_user.is_active = False
+    body = portal.profile_json(portal_user)
+    body["first_name"] = "Changed"
+    portal.reset_counts()
+    with django_capture_on_commit_callbacks(execute=True):
+        response = push(body)
+    assert response.status_code == 200, response.content
+    assert response.json() == OK
+    user = User.objects.get(username="jdoe")
+    assert user.first_name == "Changed" and user.is_active  # the change is saved; the recheck did not run
+    assert AuthEvent.objects.filter(kind="push", outcome="ok", user=user).exists()
+    assert portal.requests_to(PROFILE_PATH) == []
+    assert "left to the daily revalidation" in caplog.text
+    # The daily revalidation rechecks the user: the deactivation at the portal arrives.
+    tasks.revalidate_portal_users.apply()
+    assert len(portal.requests_to(PROFILE_PATH)) == 1
+    assert not User.objects.get(username="jdoe").is_active

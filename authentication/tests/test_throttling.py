@@ -1,5 +1,6 @@
 """Throttling: anonymous and user rates from the settings, staff exempt, the login throttles per address and
-username before any backend runs, and client addresses that a spoofed X-Forwarded-For cannot change."""
+username before any backend runs, refused portal pushes per address, audit rows that an attack cannot multiply, and
+client addresses that a spoofed X-Forwarded-For cannot change."""
 
 import datetime
 import io
@@ -12,7 +13,7 @@ from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from authentication.models import AuthEvent
-from authentication.tests.conftest import client_with, token_login
+from authentication.tests.conftest import client_with, push, token_login
 from authentication.tests.fakeportal import TOKEN_PATH
 
 pytestmark = pytest.mark.django_db
@@ -181,6 +182,88 @@ def test_the_three_login_pages_share_the_counts(superuser, settings):
     Client().post("/api-auth/login/", {"username": "archive-admin", "password": "wrong"})
     Client().post("/admin/login/", {"username": "archive-admin", "password": "wrong"})
     assert_throttled(token_login("archive-admin", "admin-pass-123"))
+
+
+# --- audit rows under attack: refused attempts are counted, not each written -------------------------------------
+
+ATTEMPTS = 1000
+
+
+def test_a_thousand_throttled_logins_write_one_row(portal, settings):
+    settings.THROTTLE_LOGIN_USERNAME_RATE = "3/hour"
+    portal.add_user("jdoe")
+    for _ in range(3):
+        assert token_login("jdoe", "wrong").status_code == 400
+    client = APIClient()
+    statuses = {token_login("jdoe", "portal-pass-1", client=client).status_code for _ in range(ATTEMPTS)}
+    assert statuses == {429}
+    assert AuthEvent.objects.filter(kind="login", outcome="bad_credentials").count() == 3
+    assert AuthEvent.objects.filter(kind="login", outcome="throttled").count() == 1
+    out = io.StringIO()
+    call_command("showthrottle", stdout=out)
+    assert f"logins over the username rate: {ATTEMPTS}" in out.getvalue()
+
+
+def test_throttled_logins_rotating_usernames_or_addresses_write_one_row(portal, settings):
+    settings.THROTTLE_LOGIN_ADDRESS_RATE = "3/hour"
+    settings.THROTTLE_LOGIN_USERNAME_RATE = "3/hour"
+    for index in range(3):
+        token_login(f"guess-{index}", "wrong")
+    # One address, a new username each time: the address is over its rate.
+    assert {token_login(f"name-{index}", "wrong").status_code for index in range(ATTEMPTS // 2)} == {429}
+    # One username, a new address each time: the username is over its rate.
+    for index in range(3):
+        token_login("target", "wrong", client=APIClient(REMOTE_ADDR=f"198.51.100.{index}"))
+    statuses = {
+        token_login("target", "wrong", client=APIClient(REMOTE_ADDR=f"10.0.{index // 250}.{index % 250}")).status_code
+        for index in range(ATTEMPTS // 2)
+    }
+    assert statuses == {429}
+    assert AuthEvent.objects.filter(outcome="throttled").count() == 2
+    assert AuthEvent.objects.count() <= 2 + 6
+
+
+def test_a_throttled_login_is_audited_again_in_the_next_window(portal, settings):
+    settings.THROTTLE_LOGIN_USERNAME_RATE = "1/hour"
+    with time_machine.travel(START, tick=False) as traveller:
+        token_login("jdoe", "wrong")
+        for _ in range(3):
+            assert_throttled(token_login("jdoe", "wrong"))
+        traveller.shift(3600)
+        token_login("jdoe", "wrong")
+        for _ in range(3):
+            assert_throttled(token_login("jdoe", "wrong"))
+    assert AuthEvent.objects.filter(outcome="throttled").count() == 2
+
+
+def test_a_thousand_refused_pushes_write_a_handful_of_rows(portal, settings):
+    settings.THROTTLE_AUTH_FAILURE_RATE = "5/hour"
+    client = APIClient()
+    statuses = [
+        push({"username": "jdoe"}, key="wrong-key" if index % 2 else None, client=client).status_code
+        for index in range(ATTEMPTS)
+    ]
+    assert statuses[:5] == [403] * 5
+    assert set(statuses[5:]) == {429}
+    assert AuthEvent.objects.filter(kind="push", outcome="forbidden").count() == 5
+    assert AuthEvent.objects.filter(kind="push", outcome="throttled").count() == 1
+    assert AuthEvent.objects.count() == 6
+    out = io.StringIO()
+    call_command("showthrottle", stdout=out)
+    assert f"portal pushes over the failure rate: {ATTEMPTS - 5}" in out.getvalue()
+    assert "refused portal pushes per address: 5/hour" in out.getvalue()
+
+
+def test_refused_pushes_are_throttled_per_address_before_the_key_is_compared(portal, settings):
+    settings.THROTTLE_AUTH_FAILURE_RATE = "2/hour"
+    for _ in range(2):
+        assert push({"username": "jdoe"}, key="wrong-key").status_code == 403
+    assert_throttled(push({"username": "jdoe"}, key="wrong-key"))
+    # Even the right key: the address learns nothing more about the key until the window ends.
+    assert_throttled(push({"username": "jdoe"}))
+    # The portal, from its own address, is not affected; its good pushes are never counted.
+    portal_client = APIClient(REMOTE_ADDR="192.0.2.50")
+    assert [push({"username": "jdoe"}, client=portal_client).status_code for _ in range(5)] == [200] * 5
 
 
 # --- showthrottle ------------------------------------------------------------------------------------------------

@@ -1,11 +1,11 @@
-"""`python manage.py showthrottle`: the throttle rates in force and each user's current count."""
+"""`python manage.py showthrottle`: the throttle rates in force, the attempts they refused and each user's count."""
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.cache import cache
 from django.core.management.base import BaseCommand
 
-from authentication.throttling import user_throttle_count, user_throttle_key
+from authentication.throttling import refused_counts, user_throttle_count, user_throttle_key
 
 BATCH = 500
 
@@ -20,9 +20,15 @@ class Command(BaseCommand):
             "failed logins per address": settings.THROTTLE_LOGIN_ADDRESS_RATE,
             "failed logins per username": settings.THROTTLE_LOGIN_USERNAME_RATE,
             "rejected bearers per address": settings.THROTTLE_AUTH_FAILURE_RATE,
+            "refused portal pushes per address": settings.THROTTLE_AUTH_FAILURE_RATE,
         }
         for name, rate in rates.items():
             self.stdout.write(f"{name}: {rate or 'unlimited'}")
+        self.stdout.write("")
+        # Only the first of these per address (or username) and window is in the audit log.
+        self.stdout.write("Attempts refused while over a rate, in its current window:")
+        for name, count in refused_counts().items():
+            self.stdout.write(f"  {name}: {count}")
         self.stdout.write("")
         users = get_user_model().objects.filter(is_active=True, is_staff=False).order_by("pk")
         rows = []

@@ -123,8 +123,21 @@ class ThumbnailAdmin(admin.ModelAdmin):
             services.thumbnail_delete(thumbnail=thumbnail)
 
 
+class PendingWorkAdmin(admin.ModelAdmin):
+    """Rows of work the archive still owes (a notification, a file deletion): staff may look at them and move
+    `next_attempt_at`, never delete them. Deleting one would lose the work silently: a frame's notification never
+    sent, or a deleted frame's file left in the store for good. Only the services write them: a row added by hand
+    would publish a made-up message or delete a file that still belongs to a frame."""
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
 @admin.register(OutboxMessage)
-class OutboxMessageAdmin(admin.ModelAdmin):
+class OutboxMessageAdmin(PendingWorkAdmin):
     """Notifications still waiting for the broker (normally none)."""
 
     list_display = ("message_id", "exchange", "created", "attempts", "next_attempt_at", "last_error")
@@ -132,7 +145,7 @@ class OutboxMessageAdmin(admin.ModelAdmin):
 
 
 @admin.register(FileDeletion)
-class FileDeletionAdmin(admin.ModelAdmin):
+class FileDeletionAdmin(PendingWorkAdmin):
     """Stored files whose deletion has not succeeded yet (normally none)."""
 
     list_display = ("store_path", "version_key", "created", "attempts", "next_attempt_at", "last_error")

@@ -12,4 +12,4 @@ class AuthenticationConfig(AppConfig):
         # deployment checks: the project package is no app, and they are about the throttles and the portal's state
         # that this app keeps.
         from archive import checks  # noqa: F401
-        from authentication import receivers, schema  # noqa: F401
+        from authentication import receivers, schema, tasks  # noqa: F401 - tasks: registered for publication by name

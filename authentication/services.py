@@ -11,6 +11,7 @@ from kombu.exceptions import KombuError
 from rest_framework.authtoken.models import Token
 from rest_framework.exceptions import Throttled
 
+from archive.celery import app as celery_app
 from archive.exceptions import Conflict
 from archive.network import client_address
 from authentication import portal, throttling
@@ -24,6 +25,7 @@ REFRESH_BACKOFF_SECONDS = 60
 # Set on the HttpRequest by the password backend when it refused a login for a reason worth auditing.
 LOGIN_REFUSAL_ATTRIBUTE = "_archive_login_refusal"
 LOGIN_METHOD_ATTRIBUTE = "_archive_login_method"
+PORTAL_USER_REFRESH_TASK = "authentication.portal_user_refresh"
 REFRESH_PUBLISH_RETRY = {"max_retries": 2, "interval_start": 0.2, "interval_step": 0.5, "interval_max": 1}
 
 
@@ -207,11 +209,12 @@ def _portal_user_refresh_queue(*, user_id: int) -> None:
     one included (without a token there is nothing to recheck), so a deactivation at the portal still reaches the
     archive, a day late at worst.
     """
-    from authentication.tasks import portal_user_refresh
-
     try:
-        # A short retry policy: the portal waits for this answer, and the daily revalidation is the fallback.
-        portal_user_refresh.apply_async(args=[user_id], retry=True, retry_policy=REFRESH_PUBLISH_RETRY)
+        # By name: the task module imports this one (its registration is the app's ready()). A short retry policy:
+        # the portal waits for this answer, and the daily revalidation is the fallback.
+        celery_app.signature(PORTAL_USER_REFRESH_TASK, args=[user_id]).apply_async(
+            retry=True, retry_policy=REFRESH_PUBLISH_RETRY
+        )
     except (KombuError, OSError) as exc:
         logger.warning(
             "Portal recheck of user %s not queued (broker unavailable: %s); left to the daily revalidation",

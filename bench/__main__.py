@@ -21,11 +21,10 @@ from bench.common import (
     dataset_info,
     heading,
     human_bytes,
-    record,
     say,
-    start_results,
 )
 from bench.generate import default_end, generate, print_figures, reset_to_generated
+from bench.report import record, start_results
 
 # What a generated archive takes on disk per million frames, with room for WAL and the download files.
 DISK_PER_MILLION = 8 * 1024**3

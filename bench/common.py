@@ -2,7 +2,6 @@
 
 import contextlib
 import datetime
-import json
 import os
 import platform
 import secrets
@@ -562,34 +561,6 @@ def machine() -> dict:
 
 def now_iso() -> str:
     return datetime.datetime.now(datetime.UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
-
-
-def record(section: str, data: dict, *, database: str) -> None:
-    """Add one benchmark's figures to bench/results/latest.json and re-render latest.md."""
-    from bench import report
-
-    RESULTS_DIR.mkdir(parents=True, exist_ok=True)
-    path = RESULTS_DIR / "latest.json"
-    results = json.loads(path.read_text()) if path.exists() else {}
-    results.setdefault("started_at", now_iso())
-    results.setdefault("machine", machine())
-    info = dataset_info(database) or {}
-    results.setdefault("sections", {})[section] = {
-        **data,
-        "measured_at": now_iso(),
-        "scale_frames": info.get("frames"),
-        "load_average": [round(value, 2) for value in os.getloadavg()],
-    }
-    path.write_text(json.dumps(results, indent=2, default=str) + "\n")
-    (RESULTS_DIR / "latest.md").write_text(report.render(results))
-
-
-def start_results() -> None:
-    """Begin a new results file (a full `make bench` run); standalone parts add to the existing one."""
-    RESULTS_DIR.mkdir(parents=True, exist_ok=True)
-    (RESULTS_DIR / "latest.json").write_text(
-        json.dumps({"started_at": now_iso(), "machine": machine(), "sections": {}}, indent=2) + "\n"
-    )
 
 
 def add_database_argument(parser) -> None:

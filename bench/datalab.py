@@ -73,12 +73,12 @@ from bench.common import (
     human_bytes,
     latency_summary,
     print_table,
-    record,
     say,
     verdict,
     wait_for_http,
 )
 from bench.datalab_worker import MAX_SHIFT_PX, STAGES, run_median, write_frames
+from bench.report import record
 from datalab.operations.imaging import DEFAULT_MEMORY_BUDGET, median_combine, read_science
 
 PARTS = ("combine", "operation", "memory", "submission")

@@ -33,7 +33,6 @@ from bench.common import (
     heading,
     moto_s3,
     print_table,
-    record,
     require_dataset,
     s3_environment,
     say,
@@ -41,6 +40,7 @@ from bench.common import (
 )
 from bench.generate import reset_to_generated
 from bench.ingest import batch
+from bench.report import record
 
 MB = 1_000_000
 FILES = 20

@@ -31,10 +31,10 @@ from bench.common import (
     manage,
     now_iso,
     print_table,
-    record,
     say,
     server_connect,
 )
+from bench.report import record
 
 MB = 1_000_000
 FRAME_COLUMNS = (

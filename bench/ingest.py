@@ -37,12 +37,12 @@ from bench.common import (
     profile_cumulative,
     profile_stages,
     profile_top,
-    record,
     require_dataset,
     say,
     verdict,
 )
 from bench.generate import copy_into, copy_texts, parse_end, reset_to_generated
+from bench.report import record
 
 FRAMES = 2_000
 WARMUP_FRAMES = 20

@@ -39,12 +39,12 @@ from bench.common import (
     print_table,
     profile_cumulative,
     profile_stages,
-    record,
     require_dataset,
     s3_environment,
     say,
     verdict,
 )
+from bench.report import record
 
 LIST_TARGET_MS = 35.0
 SINGLE_TARGET_MS = 10.0

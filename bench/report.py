@@ -1,8 +1,9 @@
 """`python -m bench.report`: bench/results/latest.md, the table of figures and targets, from latest.json."""
 
 import json
+import os
 
-from bench.common import RESULTS_DIR, human_bytes
+from bench.common import RESULTS_DIR, dataset_info, human_bytes, machine, now_iso
 
 MB = 1_000_000
 
@@ -423,6 +424,32 @@ RENDERERS = {
     "downloads": _downloads,
     "datalab": _datalab,
 }
+
+
+def record(section: str, data: dict, *, database: str) -> None:
+    """Add one benchmark's figures to bench/results/latest.json and re-render latest.md."""
+    RESULTS_DIR.mkdir(parents=True, exist_ok=True)
+    path = RESULTS_DIR / "latest.json"
+    results = json.loads(path.read_text()) if path.exists() else {}
+    results.setdefault("started_at", now_iso())
+    results.setdefault("machine", machine())
+    info = dataset_info(database) or {}
+    results.setdefault("sections", {})[section] = {
+        **data,
+        "measured_at": now_iso(),
+        "scale_frames": info.get("frames"),
+        "load_average": [round(value, 2) for value in os.getloadavg()],
+    }
+    path.write_text(json.dumps(results, indent=2, default=str) + "\n")
+    (RESULTS_DIR / "latest.md").write_text(render(results))
+
+
+def start_results() -> None:
+    """Begin a new results file (a full `make bench` run); standalone parts add to the existing one."""
+    RESULTS_DIR.mkdir(parents=True, exist_ok=True)
+    (RESULTS_DIR / "latest.json").write_text(
+        json.dumps({"started_at": now_iso(), "machine": machine(), "sections": {}}, indent=2) + "\n"
+    )
 
 
 def render(results: dict) -> str:

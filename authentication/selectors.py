@@ -30,23 +30,19 @@ def proposals_are_stale(profile: Profile, now: datetime.datetime | None = None) 
 
 
 def user_proposals(*, user: AbstractBaseUser | AnonymousUser | None) -> list[str]:
-    """Proposal ids for visibility and /profile/, computed once per request and kept on the user object.
+    """The proposals that open proprietary frames to the user, computed once per request and kept on the user.
 
-    Superusers: every proposal with frames (no portal call). Local accounts: the list staff set in the admin.
-    Portal-linked users: the stored list, refreshed from the portal when older than OAUTH_PROPOSALS_TTL_SECONDS;
-    a list never fetched counts as empty until the portal answers.
+    Local accounts: the list staff set in the admin. Portal-linked users: the stored list, refreshed from the portal
+    when older than OAUTH_PROPOSALS_TTL_SECONDS; a list never fetched counts as empty until the portal answers.
+    Superusers see every frame whatever this says (`Frame.objects.visible_to`); their /profile/ lists every proposal
+    with frames, which the frames app's aggregate knows (authentication.views).
     """
     if user is None or not user.is_authenticated:
         return []
     cached = getattr(user, "_archive_proposals", None)
     if cached is not None:
         return cached
-    if user.is_superuser:
-        from frames.selectors import all_proposal_ids
-
-        proposals = [proposal for proposal in all_proposal_ids() if proposal]
-    else:
-        proposals = _profile_proposals(user)
+    proposals = _profile_proposals(user)
     user._archive_proposals = proposals
     return proposals
 

@@ -9,7 +9,6 @@ from dataclasses import dataclass
 from typing import BinaryIO
 
 from django.conf import settings
-from django.core.cache import cache
 from django.db import InterfaceError, OperationalError, connections, transaction
 from django.utils import timezone
 from rest_framework.exceptions import ValidationError
@@ -20,10 +19,11 @@ from archive.filestore import FileStoreNotFound, FileStoreUnavailable, get_files
 from archive.messaging import PublishFailed, get_publisher
 from authentication import portal
 from frames import fitsmeta
-from frames.models import AggregateSnapshot, FileDeletion, Frame, OutboxMessage, Thumbnail, Version
+from frames.aggregates import aggregates_note_frame
+from frames.models import FileDeletion, Frame, OutboxMessage, Thumbnail, Version
 from frames.paths import store_path
-from frames.selectors import AGGREGATE_CACHE_KEY, AGGREGATE_COLUMNS, VersionRow
-from frames.serializers import ONLY_FITS_FILES, FrameIngestSerializer, footprint_geometry, format_millis
+from frames.selectors import VersionRow
+from frames.serializers import ONLY_FITS_FILES, FrameIngestSerializer, footprint_geometry
 
 logger = logging.getLogger(__name__)
 
@@ -505,63 +505,6 @@ def fits_ingest(
     return FitsIngestResult(
         body={**body, "version_set": [version]}, store_path=path, frame_id=result.frame_id, frame=result.frame
     )
-
-
-# --- aggregates ---------------------------------------------------------------------------------------------------
-
-
-def aggregates_rebuild(*, timeout_ms: int | None = None) -> dict:
-    """One pass over frames with an observation date: distinct values per column, and each proposal's earliest
-    public date (read against the clock when the aggregate is served). Written to the cache (no expiry) and to the
-    snapshot row."""
-
-    columns = list(AGGREGATE_COLUMNS.values())
-    values: dict[str, set] = {name: set() for name in AGGREGATE_COLUMNS}
-    with transaction.atomic(using=WRITER), connections[WRITER].cursor() as cursor:
-        if timeout_ms:
-            cursor.execute("SELECT set_config('statement_timeout', %s, true)", [str(int(timeout_ms))])
-        cursor.execute(f"SELECT DISTINCT {', '.join(columns)} FROM frames_frame WHERE observation_date IS NOT NULL")
-        for row in cursor.fetchall():
-            for name, value in zip(AGGREGATE_COLUMNS, row, strict=True):
-                if value:
-                    values[name].add(value)
-        # The proposal index carries public_date: this reads the index alone.
-        cursor.execute(
-            "SELECT proposal_id, MIN(public_date) FROM frames_frame WHERE observation_date IS NOT NULL "
-            "AND public_date IS NOT NULL AND proposal_id <> '' GROUP BY proposal_id"
-        )
-        public_from = {proposal: format_millis(first) for proposal, first in cursor.fetchall()}
-    now = timezone.now()
-    data = {name: sorted(found) for name, found in values.items()}
-    data["public_from"] = public_from
-    data["generated_at"] = format_millis(now)
-    AggregateSnapshot.objects.update_or_create(pk=1, defaults={"data": data, "generated_at": now})
-    cache.set(AGGREGATE_CACHE_KEY, data, None)
-    return data
-
-
-def aggregates_note_frame(*, values: dict) -> None:
-    """Add a newly ingested frame's values to the cached aggregate at once (the next rebuild repairs a lost update)."""
-
-    data = cache.get(AGGREGATE_CACHE_KEY)
-    if data is None or not values.get("observation_date"):
-        return
-    changed = False
-    for name, column in AGGREGATE_COLUMNS.items():
-        value = values.get(column)
-        if value and value not in data[name]:
-            data[name] = sorted([*data[name], value])
-            changed = True
-    public_date = values.get("public_date")
-    proposal = values.get("proposal_id")
-    if proposal and public_date:
-        first = format_millis(public_date)
-        known = data.setdefault("public_from", {}).get(proposal)
-        if known is None or first < known:
-            data["public_from"][proposal] = first
-            changed = True
-    if changed:
-        cache.set(AGGREGATE_CACHE_KEY, data, None)
 
 
 # --- notifications ------------------------------------------------------------------------------------------------

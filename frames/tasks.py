@@ -2,12 +2,12 @@
 
 from celery import shared_task
 
-from frames import services
+from frames import aggregates, services
 
 
 @shared_task(name="frames.cache_aggregates", ignore_result=True)
 def cache_aggregates() -> None:
-    services.aggregates_rebuild()
+    aggregates.aggregates_rebuild()
 
 
 @shared_task(name="frames.publish_outbox", ignore_result=True)

@@ -34,7 +34,7 @@ from archive.params import parse_flag
 from archive.zipstream import sized_length, stream_zip
 from authentication.backends import zip_authentication_classes
 from authentication.selectors import user_proposals
-from frames import downloads, fitsops, selectors, services
+from frames import aggregates, downloads, fitsops, selectors, services
 from frames.links import DownloadLinks
 from frames.models import Frame, Thumbnail, Version
 from frames.serializers import (
@@ -272,10 +272,10 @@ class FrameViewSet(
     @action(detail=False, methods=["get"])
     def aggregate(self, request):
         params = request.query_params
-        if selectors.is_filtered_aggregate(params):
+        if aggregates.is_filtered_aggregate(params):
             try:
-                data, public_ttl = selectors.aggregate_filtered(user=request.user, params=params)
-            except selectors.AggregateTimeout as exc:
+                data, public_ttl = aggregates.aggregate_filtered(user=request.user, params=params)
+            except aggregates.AggregateTimeout as exc:
                 raise ServiceUnavailable(
                     f"The aggregation took longer than {exc.timeout_ms} ms; narrow the range or add filters."
                 ) from None
@@ -286,8 +286,8 @@ class FrameViewSet(
                 patch_cache_control(response, max_age=public_ttl)
         else:
             try:
-                data = selectors.aggregate_all(user=request.user)
-            except selectors.AggregatesNotReady:
+                data = aggregates.aggregate_all(user=request.user)
+            except aggregates.AggregatesNotReady:
                 try:
                     cache_aggregates.apply_async(retry=False)
                 except (KombuError, OSError):  # beat rebuilds it anyway; the answer is the same 503

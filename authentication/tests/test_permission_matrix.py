@@ -13,8 +13,8 @@ from rest_framework.test import APIClient
 from archive.filestore import get_filestore
 from archive.filestore.local import make_download_token
 from authentication.tests.conftest import logged_in_client
+from frames.aggregates import aggregates_rebuild
 from frames.models import Version
-from frames.services import aggregates_rebuild
 from frames.tests.factories import FrameFactory, HeadersFactory, ThumbnailFactory, VersionFactory
 from frames.tests.storedfiles import fits_bytes
 

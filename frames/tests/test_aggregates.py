@@ -13,7 +13,7 @@ from django.utils import timezone
 from rest_framework.test import APIClient
 
 from conftest import token_client
-from frames import selectors
+from frames import aggregates
 from frames.models import AggregateSnapshot
 from frames.tests.factories import FrameFactory, ingest_body
 
@@ -170,7 +170,7 @@ def test_empty_cache_is_refilled_from_the_snapshot(upstream_frames, api_client):
     assert "tfn" not in data["sites"]
     assert data["sites"] == ALL_VALUES["sites"]
     assert response.json()["generated_at"] == generated_at
-    assert cache.get(selectors.AGGREGATE_CACHE_KEY) is not None
+    assert cache.get(aggregates.AGGREGATE_CACHE_KEY) is not None
 
 
 def test_without_cache_or_snapshot_the_aggregate_is_built_on_the_spot(upstream_frames, api_client):
@@ -178,7 +178,7 @@ def test_without_cache_or_snapshot_the_aggregate_is_built_on_the_spot(upstream_f
     data = lists_of(api_client.get("/frames/aggregate/"))
     assert data == {**ALL_VALUES, "proposals": ["prop1", "prop3"]}
     assert AggregateSnapshot.objects.count() == 1
-    assert cache.get(selectors.AGGREGATE_CACHE_KEY) is not None
+    assert cache.get(aggregates.AGGREGATE_CACHE_KEY) is not None
 
 
 def test_empty_archive_builds_an_empty_aggregate(api_client):
@@ -193,7 +193,7 @@ def test_a_build_in_progress_elsewhere_is_a_503(upstream_frames, api_client):
     other = psycopg2.connect(**params)  # another process building the aggregate holds the lock
     try:
         with other.cursor() as cursor:
-            cursor.execute("SELECT pg_advisory_lock(%s)", [selectors.AGGREGATE_BUILD_LOCK_ID])
+            cursor.execute("SELECT pg_advisory_lock(%s)", [aggregates.AGGREGATE_BUILD_LOCK_ID])
         response = api_client.get("/frames/aggregate/")
     finally:
         other.close()
@@ -377,7 +377,7 @@ def timeout_for(user, value: str | None) -> int:
     params = QueryDict(mutable=True)
     if value is not None:
         params["query_timeout"] = value
-    return selectors.aggregate_timeout_ms(user=user, params=params)
+    return aggregates.aggregate_timeout_ms(user=user, params=params)
 
 
 @pytest.mark.parametrize(
@@ -425,12 +425,11 @@ def test_a_missing_aggregate_is_a_503_even_with_the_broker_down(api_client, monk
     from archive.celery import app as celery_app
     from conftest import free_port
     from datalab.tests.test_worker import _forget_connections
-    from frames import selectors
 
     def not_ready():
-        raise selectors.AggregatesNotReady()
+        raise aggregates.AggregatesNotReady()
 
-    monkeypatch.setattr(selectors, "_all_frames_aggregate", not_ready)
+    monkeypatch.setattr(aggregates, "_all_frames_aggregate", not_ready)
     saved = {key: celery_app.conf[key] for key in ("broker_url", "task_always_eager")}
     celery_app.conf.update(broker_url=f"amqp://guest:guest@127.0.0.1:{free_port()}//", task_always_eager=False)
     _forget_connections()

@@ -10,7 +10,7 @@ from django.core.cache import cache
 from rest_framework.test import APIClient
 
 from conftest import token_client
-from frames import services
+from frames import aggregates
 from frames.tests.factories import FrameFactory
 from frames.tests.test_queries import bulk_frames
 
@@ -40,7 +40,7 @@ def test_a_proposal_turning_public_is_listed_without_a_rebuild():
     with time_machine.travel(NOW, tick=False):
         FrameFactory(proposal_id="LCO2030A-007", public_date=NOW + datetime.timedelta(hours=1))
         FrameFactory(proposal_id="LCO2030A-008", public_date=None)
-        services.aggregates_rebuild()
+        aggregates.aggregates_rebuild()
         assert APIClient().get("/frames/aggregate/").json()["proposals"] == []
     with time_machine.travel(NOW + datetime.timedelta(hours=2), tick=False):
         assert APIClient().get("/frames/aggregate/").json()["proposals"] == ["LCO2030A-007"]

@@ -4,7 +4,7 @@ import time
 
 from django.core.management.base import BaseCommand
 
-from frames.services import aggregates_rebuild
+from frames.aggregates import aggregates_rebuild
 
 
 class Command(BaseCommand):

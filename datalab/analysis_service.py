@@ -30,6 +30,16 @@ class GetTifSerializer(serializers.Serializer):
     source = serializers.ChoiceField(choices=["archive", "datalab"], default="archive", help_text="Where it is")
 
 
+def request_schemas() -> dict[str, type[serializers.Serializer]]:
+    """Each action's request serializer under a name of its own, for the OpenAPI description (the modules all call
+    theirs RequestSerializer)."""
+    named = {GET_TIF: GetTifSerializer}
+    for action, module in ACTIONS.items():
+        title = "".join(part.title() for part in action.split("-"))
+        named[action] = type(f"{title}Serializer", (module.RequestSerializer,), {})
+    return named
+
+
 def analysis_request_serializer(action: str):
     if action == GET_TIF:
         return GetTifSerializer

@@ -6,8 +6,7 @@ import mimetypes
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AnonymousUser
 from django.http import FileResponse, Http404, HttpResponse
-from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiResponse, PolymorphicProxySerializer, extend_schema
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import NotFound, ValidationError
@@ -18,7 +17,12 @@ from rest_framework.views import APIView
 
 from archive.exceptions import exception_handler as project_exception_handler
 from datalab import previews, selectors, services
-from datalab.analysis_service import GetTifSerializer, analysis_perform, analysis_request_serializer
+from datalab.analysis_service import (
+    GetTifSerializer,
+    analysis_perform,
+    analysis_request_serializer,
+    request_schemas,
+)
 from datalab.filters import SessionFilter
 from datalab.models import DataOperation, DataSession
 from datalab.operations.base import InputError, OperationError, registry
@@ -243,7 +247,11 @@ class AnalysisView(DatalabAPIMixin, APIView):
         return serializer_class(*args, **kwargs)
 
     @extend_schema(
-        request=OpenApiTypes.OBJECT,
+        request=PolymorphicProxySerializer(
+            component_name="Analysis",
+            serializers=list(request_schemas().values()),
+            resource_type_field_name=None,
+        ),
         responses={200: OpenApiResponse(description="The action's answer (an object, or a list for source-catalog)")},
         description="Actions: wcs, raw-data, get-jpg, get-tif, source-catalog, line-profile, centroiding. Every body "
         "names the image by `basename` and `source` (archive or datalab); see docs/datalab.md for each action's "

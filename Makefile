@@ -8,7 +8,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 PYTEST_WORKERS ?= 2
 
-.PHONY: run test lint setup setup-dev db stop migrate superuser ingester-venv fmt bench
+.PHONY: run test test-reliability lint setup setup-dev db stop migrate superuser ingester-venv fmt bench
 
 setup:
 	@scripts/bootstrap.sh
@@ -39,6 +39,10 @@ ingester-venv:
 
 test: setup-dev db ingester-venv
 	@$(PY) -m pytest -n $(PYTEST_WORKERS) $(PYTEST_ARGS)
+
+# The reliability suites alone (they also run in `make test`): faults, concurrency, fuzzing, permissions, bounds.
+test-reliability: setup-dev db ingester-venv
+	@$(PY) -m pytest -n $(PYTEST_WORKERS) -m reliability $(PYTEST_ARGS)
 
 # Benchmarks (never part of `make test`): BENCH_FRAMES chooses the scale, BENCH_REGENERATE=1 forces a new archive.
 # Results go to bench/results/latest.md and latest.json.

@@ -96,6 +96,38 @@ def _isolated_state(settings, tmp_path):
     reset_filestore()
 
 
+# The suites that prove nothing is lost and nobody gets in: faults of real components, concurrency, fuzzing, the
+# permission matrix, bounded bodies and queries. They run in `make test` with the rest, and alone as
+# `make test-reliability` (the README's "Reliability" section names what each proves).
+RELIABILITY_MODULES = {
+    "frames/tests/test_notifications.py",
+    "frames/tests/test_ingest_concurrency.py",
+    "frames/tests/test_fuzz_params.py",
+    "frames/tests/test_public_boundary.py",
+    "frames/tests/test_visibility.py",
+    "frames/tests/test_upload.py",
+    "frames/tests/test_admin.py",
+    "authentication/tests/test_permission_matrix.py",
+    "authentication/tests/test_throttling.py",
+    "downtimes/tests/test_filters.py",
+    "archive/tests/test_request_limits.py",
+    "archive/tests/test_statement_timeout.py",
+    "archive/tests/test_filestore_errors.py",
+    "archive/tests/test_deployment.py",
+    "archive/tests/test_project.py",
+    "datalab/tests/test_worker.py",
+    "datalab/tests/test_housekeeping_admin.py",
+    "datalab/tests/test_api.py",
+}
+
+
+def pytest_collection_modifyitems(config, items):
+    root = Path(__file__).parent
+    for item in items:
+        if Path(item.fspath).relative_to(root).as_posix() in RELIABILITY_MODULES:
+            item.add_marker(pytest.mark.reliability)
+
+
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_call(item):
     """Once a test's body is done, and before its fixtures go (the database's flush, the broker), the outbox relay

@@ -6,11 +6,12 @@ import tempfile
 os.environ.setdefault("SECRET_KEY", "test-secret-key-not-for-production-0123456789abcdef")
 os.environ.setdefault("DEBUG", "false")
 
+from archive.cachesettings import local_memory_caches
 from archive.settings import *  # noqa: F403
 
 ALLOWED_HOSTS = ["*"]
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "tests"}}
+CACHES = local_memory_caches("tests")
 FILESTORE_TYPE = "local"
 FILESTORE_LOCAL_ROOT = Path(tempfile.mkdtemp(prefix="archive-test-files-"))  # noqa: F405
 CELERY_TASK_ALWAYS_EAGER = True

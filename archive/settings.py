@@ -7,6 +7,7 @@ from pathlib import Path
 
 from django.core.exceptions import ImproperlyConfigured
 
+from archive.cachesettings import local_memory_caches, memcached_caches
 from archive.env import env_bool, env_int, env_list, env_str
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -134,16 +135,7 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Cache ----------------------------------------------------------------------------------------------------------
 CACHE_LOC = env_str("CACHE_LOC")
-if CACHE_LOC:
-    CACHES = {
-        "default": {
-            "BACKEND": "django.core.cache.backends.memcached.PyMemcacheCache",
-            "LOCATION": CACHE_LOC,
-            "OPTIONS": {"connect_timeout": 1, "timeout": 1, "no_delay": True, "ignore_exc": True},
-        }
-    }
-else:
-    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "archive"}}
+CACHES = memcached_caches(CACHE_LOC) if CACHE_LOC else local_memory_caches("archive")
 
 # --- Auth and the REST framework ------------------------------------------------------------------------------------
 AUTH_PASSWORD_VALIDATORS = [

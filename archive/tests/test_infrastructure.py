@@ -4,6 +4,7 @@ import pytest
 from django.core.cache import cache
 from django.core.management import call_command
 
+from archive.cachesettings import memcached_caches
 from archive.health import forget_remote_checks
 from archive.routers import ReaderRouter
 from frames import selectors
@@ -15,13 +16,7 @@ pytestmark = pytest.mark.django_db
 
 @pytest.fixture
 def memcached(settings, memcached_server):
-    settings.CACHES = {
-        "default": {
-            "BACKEND": "django.core.cache.backends.memcached.PyMemcacheCache",
-            "LOCATION": memcached_server,
-            "OPTIONS": {"connect_timeout": 1, "timeout": 1, "no_delay": True, "ignore_exc": True},
-        }
-    }
+    settings.CACHES = memcached_caches(memcached_server)
     cache.clear()
     yield memcached_server
     cache.clear()
@@ -47,13 +42,7 @@ def test_the_aggregate_cache_works_through_memcached(memcached, api_client):
 def test_a_dead_memcached_degrades_to_misses(settings, api_client):
     from conftest import free_port
 
-    settings.CACHES = {
-        "default": {
-            "BACKEND": "django.core.cache.backends.memcached.PyMemcacheCache",
-            "LOCATION": f"127.0.0.1:{free_port()}",
-            "OPTIONS": {"connect_timeout": 0.5, "timeout": 0.5, "ignore_exc": True},
-        }
-    }
+    settings.CACHES = memcached_caches(f"127.0.0.1:{free_port()}", connect_timeout=0.5, timeout=0.5)
     FrameFactory(site_id="coj")
     response = api_client.get("/frames/aggregate/")
     assert response.status_code == 200

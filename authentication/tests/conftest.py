@@ -5,6 +5,7 @@ import json
 import pytest
 from rest_framework.test import APIClient
 
+from archive.cachesettings import memcached_caches
 from authentication.tests.fakeportal import FakePortal
 
 SERVER_KEY = "portal-server-key-0123456789"
@@ -93,13 +94,7 @@ def memcached_cache(memcached_server, settings):
     """The project's production cache configuration, pointed at the real memcached, emptied for the test."""
     from django.core.cache import cache
 
-    settings.CACHES = {
-        "default": {
-            "BACKEND": "django.core.cache.backends.memcached.PyMemcacheCache",
-            "LOCATION": memcached_server,
-            "OPTIONS": {"connect_timeout": 1, "timeout": 1, "no_delay": True},
-        }
-    }
+    settings.CACHES = memcached_caches(memcached_server)
     cache.clear()
     yield cache
     cache.clear()

@@ -1,5 +1,6 @@
 """Writes of the frames app: ingest of frames and thumbnails, in a fixed number of statements."""
 
+import contextlib
 import datetime
 import hashlib
 import json
@@ -17,6 +18,7 @@ from archive.background import BatchThread
 from archive.exceptions import Conflict, ServiceUnavailable
 from archive.filestore import FileStoreNotFound, FileStoreUnavailable, get_filestore
 from archive.messaging import PublishFailed, get_publisher
+from archive.retryqueue import drain, retry_delay
 from authentication import portal
 from frames import fitsmeta
 from frames.aggregates import aggregates_note_frame
@@ -510,10 +512,6 @@ def fits_ingest(
 # --- notifications ------------------------------------------------------------------------------------------------
 
 
-def _retry_delay(attempts: int) -> datetime.timedelta:
-    return datetime.timedelta(seconds=min(2**attempts, settings.NOTIFICATION_RETRY_MAX_SECONDS))
-
-
 def outbox_publish_batch(*, messages: list[dict]) -> int:
     """The after-commit attempt at ingests' notifications, made by the relay thread: publish each, then delete the
     confirmed rows in one statement. A failure records the attempt on its row and opens the publisher's circuit; what
@@ -532,7 +530,7 @@ def outbox_publish_batch(*, messages: list[dict]) -> int:
         except PublishFailed as exc:
             logger.warning("Notification %s not published, will retry: %s", message["message_id"], exc)
             OutboxMessage.objects.using(WRITER).filter(pk=message["id"]).update(
-                attempts=1, last_error=str(exc)[:2000], next_attempt_at=timezone.now() + _retry_delay(1)
+                attempts=1, last_error=str(exc)[:2000], next_attempt_at=timezone.now() + retry_delay(1)
             )
             break
         published.append(message["id"])
@@ -563,38 +561,21 @@ DRAIN_BATCH_SIZE = 500
 
 def outbox_publish(*, due_only: bool = True, batch_size: int = DRAIN_BATCH_SIZE) -> dict:
     """Publish waiting notifications in id order, a batch at a time, until none is left or the broker fails.
-
-    Rows are claimed with FOR UPDATE SKIP LOCKED, so concurrent drains (several workers, the command) never publish
-    the same row twice at once. `due_only=False` also takes rows still backing off (draining on demand).
-    """
+    `due_only=False` also takes rows still backing off (draining on demand)."""
 
     publisher = get_publisher()
-    published = failed = 0
-    while True:
-        with transaction.atomic(using=WRITER):
-            rows = OutboxMessage.objects.using(WRITER).select_for_update(skip_locked=True).order_by("id")
-            if due_only:
-                rows = rows.filter(next_attempt_at__lte=timezone.now())
-            batch = list(rows[:batch_size])
-            if not batch:
-                break
-            done = []
-            for row in batch:
-                try:
-                    publisher.publish(exchange=row.exchange, payload=row.payload, message_id=row.message_id)
-                except PublishFailed as exc:
-                    failed += 1
-                    row.attempts += 1
-                    row.last_error = str(exc)[:2000]
-                    row.next_attempt_at = timezone.now() + _retry_delay(row.attempts)
-                    row.save(update_fields=["attempts", "last_error", "next_attempt_at"])
-                    logger.warning("Broker unavailable; %d notifications wait: %s", len(batch) - len(done), exc)
-                    break
-                done.append(row.id)
-            OutboxMessage.objects.using(WRITER).filter(id__in=done).delete()
-            published += len(done)
-        if failed:
-            break
+
+    def publish(row: OutboxMessage) -> None:
+        publisher.publish(exchange=row.exchange, payload=row.payload, message_id=row.message_id)
+
+    published, failed = drain(
+        OutboxMessage,
+        handle=publish,
+        retry_on=(PublishFailed,),
+        using=WRITER,
+        batch_size=batch_size,
+        due_only=due_only,
+    )
     return {"published": published, "failed": failed}
 
 
@@ -646,31 +627,15 @@ def file_deletions_process(*, batch_size: int = 500) -> dict:
     """Delete the queued object versions from the store; failures stay queued and back off (beat, every 60 s)."""
 
     store = get_filestore()
-    deleted = failed = 0
-    with transaction.atomic(using=WRITER):
-        due = (
-            FileDeletion.objects.using(WRITER)
-            .select_for_update(skip_locked=True)
-            .filter(next_attempt_at__lte=timezone.now())
-            .order_by("id")[:batch_size]
-        )
-        done = []
-        for row in due:
-            try:
-                store.delete(row.store_path, row.version_key)
-            except FileStoreNotFound:
-                pass  # already gone: nothing left to do
-            except Exception as exc:  # any store failure keeps the row for a later attempt
-                failed += 1
-                row.attempts += 1
-                row.last_error = str(exc)[:2000]
-                row.next_attempt_at = timezone.now() + _retry_delay(row.attempts)
-                row.save(update_fields=["attempts", "last_error", "next_attempt_at"])
-                logger.warning("Could not delete %s@%s, will retry: %s", row.store_path, row.version_key, exc)
-                break
-            done.append(row.id)
-        FileDeletion.objects.using(WRITER).filter(id__in=done).delete()
-        deleted = len(done)
+
+    def delete(row: FileDeletion) -> None:
+        with contextlib.suppress(FileStoreNotFound):  # already gone: nothing left to do
+            store.delete(row.store_path, row.version_key)
+
+    # Any store failure keeps the row for a later attempt; one batch a run, the next beat takes the rest.
+    deleted, failed = drain(
+        FileDeletion, handle=delete, retry_on=(Exception,), using=WRITER, batch_size=batch_size, repeat=False
+    )
     return {"deleted": deleted, "failed": failed}
 
 

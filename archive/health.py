@@ -10,7 +10,7 @@ from django.http import JsonResponse
 
 from archive.filestore import get_filestore
 from archive.messaging import get_publisher
-from authentication.portal import circuit_state
+from archive.portal import circuit_state
 
 logger = logging.getLogger(__name__)
 

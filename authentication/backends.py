@@ -17,7 +17,8 @@ from rest_framework.authentication import (
     get_authorization_header,
 )
 
-from authentication import portal, selectors, services, throttling
+from archive import portal
+from authentication import selectors, services, throttling
 from authentication.models import AuthEvent
 
 logger = logging.getLogger(__name__)

@@ -5,7 +5,8 @@ from django.contrib.admin.forms import AdminAuthenticationForm
 from django.contrib.auth.forms import AuthenticationForm
 from rest_framework.exceptions import Throttled
 
-from authentication import portal, services
+from archive import portal
+from authentication import services
 from authentication.models import AuthEvent
 
 

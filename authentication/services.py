@@ -11,10 +11,11 @@ from kombu.exceptions import KombuError
 from rest_framework.authtoken.models import Token
 from rest_framework.exceptions import Throttled
 
+from archive import portal
 from archive.celery import app as celery_app
 from archive.exceptions import Conflict
 from archive.network import client_address
-from authentication import portal, throttling
+from authentication import throttling
 from authentication.models import AuthEvent, Profile
 
 logger = logging.getLogger(__name__)

@@ -13,8 +13,9 @@ from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from archive import portal
 from archive.renderers import JSONRenderer
-from authentication import portal, services
+from authentication import services
 from authentication.forms import BrowsableLoginForm
 from authentication.models import AuthEvent
 from authentication.permissions import IsPortalServer

@@ -14,12 +14,12 @@ from django.db import InterfaceError, OperationalError, connections, transaction
 from django.utils import timezone
 from rest_framework.exceptions import ValidationError
 
+from archive import portal
 from archive.background import BatchThread
 from archive.exceptions import Conflict, ServiceUnavailable
 from archive.filestore import FileStoreNotFound, FileStoreUnavailable, get_filestore
 from archive.messaging import PublishFailed, get_publisher
 from archive.retryqueue import drain, retry_delay
-from authentication import portal
 from frames import fitsmeta
 from frames.aggregates import aggregates_note_frame
 from frames.models import FileDeletion, Frame, OutboxMessage, Thumbnail, Version

@@ -6,10 +6,10 @@ import threading
 import pytest
 from django.core.cache import caches
 
-from authentication import portal as client
+from archive import portal as client
+from archive.portal import PortalUnavailable
 from authentication import throttling
 from authentication.models import AuthEvent
-from authentication.portal import PortalUnavailable
 from authentication.tests.conftest import client_with, push, token_login
 from authentication.tests.fakeportal import PROFILE_PATH
 

@@ -8,8 +8,8 @@ import time
 import pytest
 import time_machine
 
-from authentication import portal as client
-from authentication.portal import MalformedProfile, PortalRejected, PortalUnavailable, parse_profile
+from archive import portal as client
+from archive.portal import MalformedProfile, PortalRejected, PortalUnavailable, parse_profile
 from authentication.tests.fakeportal import PROFILE_PATH, TOKEN_PATH
 
 pytestmark = pytest.mark.django_db
@@ -58,7 +58,7 @@ def test_an_inactive_portal_account_is_rejected(portal):
 def test_a_misconfigured_client_is_unavailable_and_logged_as_an_error(portal, settings, caplog, setting, value):
     setattr(settings, setting, value)
     portal.add_user("jdoe")
-    with caplog.at_level(logging.ERROR, logger="authentication.portal"), pytest.raises(PortalUnavailable):
+    with caplog.at_level(logging.ERROR, logger="archive.portal"), pytest.raises(PortalUnavailable):
         client.password_grant(username="jdoe", password="portal-pass-1")
     assert "invalid_client" in caplog.text
     assert "portal-pass-1" not in caplog.text

@@ -17,7 +17,7 @@ from django_filters.fields import IsoDateTimeField
 from archive import configdb
 from archive.params import parse_flag
 from frames.models import Frame, Thumbnail, Version, thumbnail_size_choices
-from frames.serializers import normalise_longitude
+from frames.values import normalise_longitude
 
 # PostGIS measures geography distances on a sphere of this radius (metres) when use_spheroid is false.
 SPHERE_RADIUS_M = 6371008.771415

@@ -16,6 +16,8 @@ from typing import BinaryIO
 
 import numpy as np
 
+from frames.values import normalise_longitude
+
 logger = logging.getLogger(__name__)
 
 FITS_EXTENSIONS = (".fits", ".fits.fz")
@@ -403,13 +405,9 @@ def public_date(header: dict, *, basename: str, rules: Rules = DEFAULT_RULES, pr
 # --- footprint (docs/frames.md, "Footprint") ------------------------------------------------------------------------
 
 
-def normalise_longitude(ra: float) -> float:
-    """RA in degrees as a longitude in [-180, 180)."""
-    return (ra + 180.0) % 360.0 - 180.0
-
-
 def footprint_vertices(header: dict, *, name: str = "") -> list[tuple[float, float]] | None:
-    """The footprint's boundary as (longitude, latitude) vertices in boundary order, longitudes in [-180, 180).
+    """The footprint's boundary as (longitude, latitude) vertices in boundary order, longitudes in (-180, 180] as
+    footprints are stored (RA 180 stays 180).
 
     RADIUS (arcsec) with RA (hours) and DEC: a circle on the sphere. Otherwise a celestial WCS over NAXIS1 x NAXIS2
     (no NAXIS3). None when neither applies or the WCS cannot be evaluated (logged with `name`).
@@ -429,7 +427,15 @@ def footprint_vertices(header: dict, *, name: str = "") -> list[tuple[float, flo
     if not all(math.isfinite(lon) and math.isfinite(lat) for lon, lat in points):
         logger.warning("No footprint for %s: the WCS gives non-finite coordinates", name or "a file")
         return None
-    return [(normalise_longitude(lon), max(-90.0, min(90.0, lat))) for lon, lat in points]
+    # A WCS with a negative CRVAL1 gives negative longitudes (down to -360), and a circle may reach half a turn past
+    # its centre: into one turn first, then mapped as stored.
+    return [(normalise_longitude(_one_turn(lon)), max(-90.0, min(90.0, lat))) for lon, lat in points]
+
+
+def _one_turn(lon: float) -> float:
+    """`lon` in [0, 360)."""
+    lon %= 360.0
+    return 0.0 if lon == 360.0 else lon  # -1e-15 % 360 rounds to 360.0
 
 
 def footprint(header: dict, *, name: str = "") -> dict | None:
@@ -437,8 +443,7 @@ def footprint(header: dict, *, name: str = "") -> dict | None:
     vertices = footprint_vertices(header, name=name)
     if vertices is None:
         return None
-    ring = [[lon % 360.0, lat] for lon, lat in vertices]
-    ring = [[0.0 if ra == 360.0 else ra, dec] for ra, dec in ring]  # -1e-15 % 360 rounds to 360.0
+    ring = [[_one_turn(lon), lat] for lon, lat in vertices]
     return {"type": "Polygon", "coordinates": [[*ring, list(ring[0])]]}
 
 

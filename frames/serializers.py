@@ -15,6 +15,7 @@ from rest_framework import serializers
 
 from archive import configdb
 from frames.models import Frame
+from frames.values import normalise_longitude
 
 CONTROL_CHARS = re.compile(r"[\x00-\x1f\x7f]")
 MD5_RE = re.compile(r"^[0-9a-fA-F]{32}$")
@@ -101,11 +102,6 @@ def format_millis(value: datetime.datetime) -> str:
 
 def format_date(value: datetime.date | None) -> str | None:
     return value.isoformat() if value is not None else None
-
-
-def normalise_longitude(ra: float) -> float:
-    """Footprints are stored with RA as longitude in [-180, 180]."""
-    return ra - 360.0 if ra > 180.0 else ra
 
 
 # --- input fields -----------------------------------------------------------------------------------------------------

@@ -197,9 +197,14 @@ def test_tokens_not_signed_for_downloads_are_404(public_frame):
 
 def test_links_stay_the_same_within_the_hour(public_frame):
     """The issue time is rounded to the hour, so a page's links do not change from one second to the next."""
-    first = APIClient().get(f"/frames/{public_frame.id}/").json()["url"]
-    time.sleep(1.1)
-    assert APIClient().get(f"/frames/{public_frame.id}/").json()["url"] == first
+    # A frozen clock moved by hand: the test neither sleeps nor depends on which second of the hour it starts in.
+    with time_machine.travel(datetime.datetime(2024, 5, 1, 10, 0, 1, tzinfo=datetime.UTC), tick=False) as clock:
+        first = APIClient().get(f"/frames/{public_frame.id}/").json()["url"]
+        clock.shift(datetime.timedelta(minutes=59, seconds=58))
+        assert APIClient().get(f"/frames/{public_frame.id}/").json()["url"] == first
+        # The next hour's link differs: the links do follow the clock frozen here.
+        clock.shift(datetime.timedelta(seconds=1))
+        assert APIClient().get(f"/frames/{public_frame.id}/").json()["url"] != first
 
 
 def test_garbage_token_is_404(public_frame):

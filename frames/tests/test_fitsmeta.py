@@ -14,7 +14,9 @@ from astropy.wcs import WCS
 
 from frames import fitsmeta
 from frames.fitsmeta import HeaderError, MissingHeadersError, NotFitsError, Rules
+from frames.serializers import footprint_geometry
 from frames.tests.fitsfiles import make_fits
+from frames.values import normalise_longitude
 
 RULES = Rules()
 LCO_NAME = "coj1m011-kb05-20240501-0125-e91"
@@ -448,6 +450,22 @@ def test_a_circle_around_the_south_pole_goes_round_it():
     vertices = fitsmeta.footprint_vertices(raw_header(RADIUS=7200, RA="03:00:00", DEC=-89.5))
     assert abs(winding(vertices)) == pytest.approx(360)
     assert all(lat < -87 for _, lat in vertices)
+
+
+@pytest.mark.parametrize(
+    ("ra", "longitude"), [(180.0, 180.0), (180.0001, -179.9999), (359.9, -0.1), (0.0, 0.0), (-0.1, -0.1)]
+)
+def test_ra_becomes_the_stored_longitude_the_same_way_everywhere(ra, longitude):
+    """RA over 180 less 360, so RA 180 stays 180: in stored footprints, and in those read from a file's WCS."""
+    assert normalise_longitude(ra) == pytest.approx(longitude, abs=1e-9)
+    ring = [[ra, 0.0], [ra + 0.01, 0.0], [ra + 0.01, 0.01], [ra, 0.01], [ra, 0.0]]
+    stored = footprint_geometry({"type": "Polygon", "coordinates": [ring]})
+    assert stored.coords[0][0] == pytest.approx((longitude, 0.0), abs=1e-9)
+    # A WCS whose reference point is the image's first corner: that vertex is (ra, 0) itself.
+    wcs = {"CTYPE1": "RA---TAN", "CTYPE2": "DEC--TAN", "CRPIX1": 0.5, "CRPIX2": 0.5, "CRVAL1": ra, "CRVAL2": 0.0}
+    scale = {"CD1_1": -0.001, "CD1_2": 0.0, "CD2_1": 0.0, "CD2_2": 0.001}
+    vertices = fitsmeta.footprint_vertices(raw_header(NAXIS1=64, NAXIS2=64, **wcs, **scale))
+    assert vertices[0] == pytest.approx((longitude, 0.0), abs=1e-9)
 
 
 def test_unreadable_circle_values_give_no_footprint():

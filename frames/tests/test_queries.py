@@ -1,4 +1,4 @@
-"""GET /frames/: every filter and alias, ordering, spatial searches, pagination, counts, statement counts and plans."""
+"""GET /frames/: filters and aliases, ordering, spatial searches, pagination, counts, plans; every list's statements."""
 
 import base64
 import datetime
@@ -42,8 +42,8 @@ def get(client, params=None, path="/frames/"):
     return client.get(path, params or {})
 
 
-def page(client, params=None) -> dict:
-    response = get(client, params)
+def page(client, params=None, path="/frames/") -> dict:
+    response = get(client, params, path)
     assert response.status_code == 200, response.content
     return response.json()
 
@@ -1136,6 +1136,46 @@ def test_list_statements_with_a_token(busy_archive, make_user, django_assert_max
         page(client, {"limit": 100, "force_count": "1"})
     with django_assert_max_num_queries(10):
         page(client, {"limit": 50, "pagination_style": "cursor"})
+
+
+@pytest.fixture
+def callers(api_client, make_user, superuser_client):
+    return {
+        "anonymous": api_client,
+        "member": token_client(make_user("member", proposals=["LCO2024A-001", "OTHER"])),
+        "staff": token_client(make_user("operator", proposals=["LCO2024A-001"], staff=True)),
+        "superuser": superuser_client,
+    }
+
+
+# A first page of 100 is the rows in one statement, then the count: thumbnails ask the planner's estimate first and,
+# the list being this small, count exactly; versions always count exactly. The exact count runs under its own timeout,
+# in a savepoint (three statements). A token costs one more (the user, joined with the profile whose proposals decide
+# visibility). A cursor page is the rows alone. Counts measured at 101 frames with two versions and a thumbnail each.
+@pytest.mark.parametrize(("caller", "first_page", "cursor_page"), [("staff", 5, 2), ("superuser", 5, 2)])
+def test_version_list_statements(busy_archive, callers, caller, first_page, cursor_page, django_assert_max_num_queries):
+    client = callers[caller]
+    with django_assert_max_num_queries(first_page):
+        data = page(client, {"limit": 100}, path="/versions/")
+    assert len(data["results"]) == 100 and data["next"] and data["count"] == 202
+    with django_assert_max_num_queries(first_page):
+        assert len(page(client, {"limit": 100, "offset": 100}, path="/versions/")["results"]) == 100
+    with django_assert_max_num_queries(cursor_page):
+        assert len(page(client, {"limit": 100, "pagination_style": "cursor"}, path="/versions/")["results"]) == 100
+
+
+@pytest.mark.parametrize(
+    ("caller", "first_page", "cursor_page"), [("anonymous", 5, 1), ("member", 6, 2), ("superuser", 6, 2)]
+)
+def test_thumbnail_list_statements(
+    busy_archive, callers, caller, first_page, cursor_page, django_assert_max_num_queries
+):
+    client = callers[caller]
+    with django_assert_max_num_queries(first_page):
+        data = page(client, {"limit": 100}, path="/thumbnails/")
+    assert len(data["results"]) == 100 and data["next"] and data["count"] == 101
+    with django_assert_max_num_queries(cursor_page):
+        assert len(page(client, {"limit": 100, "pagination_style": "cursor"}, path="/thumbnails/")["results"]) == 100
 
 
 def test_single_frame_statements(api_client, busy_archive, django_assert_num_queries):

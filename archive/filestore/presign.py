@@ -1,10 +1,13 @@
 """Presigned S3 GET URLs in a few microseconds: AWS SigV4 query authentication written out with hashlib and hmac.
 
-boto3's `generate_presigned_url` re-runs endpoint rules for every URL (the reference paid 25-65 ms a page for it).
-Even botocore's `S3SigV4QueryAuth` alone, fed a ready URL and a cached signing key, cost ~45 us a URL, most of it in
-its per-call request machinery (URL splitting and re-joining, query parsing and re-encoding, header handling): five to
-ten times what the signature itself costs (percent-encoding, canonical request, one SHA-256 and one HMAC: 4-7 us a URL
-as written out here).
+Measured by `python -m bench.presign` (a 100-frame page signs 100 URLs; 2 cores, busy): boto3's
+`generate_presigned_url`, which re-runs the endpoint rules for every URL, 200-300 us a URL (20-30 ms a page);
+botocore's `S3SigV4QueryAuth` alone, fed a ready URL, 105-175 us a URL (10-17 ms a page), most of it in its per-call
+request machinery (URL splitting and re-joining, query parsing and re-encoding, header handling, the signing key's
+four HMACs). This module: 5 us a URL with static keys, 14-17 us with refreshable credentials, 10 us of which is
+botocore's own check whether a refresh is due. That is 10-16 ms a page saved against the faster of the two, the
+presigner's reason to exist; were it under 2 ms, botocore's signer would do.
+
 A presigned GET differs from the next only in its key and version id, so this module does the arithmetic itself:
 
 - the bucket's base URL, the signing region and the service are taken once from a URL the client presigns itself
@@ -13,10 +16,15 @@ A presigned GET differs from the next only in its key and version id, so this mo
   signing key (cached per secret, day, region and service) are computed once;
 - per URL there remain the key's and version id's percent-encoding, one SHA-256 and one HMAC.
 
-The credentials are read from the client on every call, so temporary credentials that refresh are picked up. The tests
-(archive/tests/test_filestore.py) hold the URLs byte-for-byte equal to `generate_presigned_url`'s at a frozen time,
-for awkward keys, session tokens, both addressing styles and other regions, and fetch objects through them from the
-moto S3 server (which checks their path and version id, though not their signature).
+The credentials are botocore's own credentials object, as `Session.get_credentials()` hands it out (the one the
+client signs with): it is frozen on every call through its public `get_frozen_credentials()`, which refreshes
+temporary credentials (`RefreshableCredentials`) when they near their expiry, so a refresh is picked up at once. A
+failed refresh raises botocore's error (a `BotoCoreError`, or a `ClientError` from STS) to the caller.
+
+The tests (archive/tests/test_filestore.py) hold the URLs byte-for-byte equal to `generate_presigned_url`'s at a
+frozen time, for awkward keys and 500 seeded random ones, session tokens, both addressing styles and other regions,
+and fetch objects through them from the moto S3 server (which checks their path and version id, though not their
+signature).
 """
 
 import functools
@@ -24,6 +32,9 @@ import hashlib
 import hmac
 import time
 from urllib.parse import parse_qs, quote, urlsplit
+
+from botocore.credentials import Credentials
+from botocore.exceptions import NoCredentialsError
 
 _SENTINEL_KEY = "presign-base-probe"
 _ALGORITHM = "AWS4-HMAC-SHA256"
@@ -45,8 +56,13 @@ def _signing_key(secret: str, day: str, region: str, service: str) -> bytes:
 
 
 class Presigner:
-    def __init__(self, client, bucket: str):
-        self._credentials = client._request_signer._credentials
+    """Presigned GET URLs of one bucket's objects, signed with `credentials` (a botocore `Credentials`, refreshable or
+    not) for the endpoint, addressing style and region `client` sends its requests to."""
+
+    def __init__(self, client, bucket: str, credentials: Credentials | None):
+        if credentials is None:  # what `get_credentials()` answers when the chain found none: refused as botocore does
+            raise NoCredentialsError()
+        self._credentials = credentials
         probe = urlsplit(client.generate_presigned_url("get_object", Params={"Bucket": bucket, "Key": _SENTINEL_KEY}))
         query = {name: values[0] for name, values in parse_qs(probe.query).items()}
         if query.get("X-Amz-Algorithm") != _ALGORITHM or query.get("X-Amz-SignedHeaders") != "host":

@@ -55,10 +55,14 @@ def addressing_style() -> str:
 class S3FileStore(FileStore):
     kind = "s3"
 
-    def __init__(self):
+    def __init__(self, *, session: boto3.session.Session | None = None):
+        """`session`: the boto3 session whose credentials the store uses (by default a new one, which finds them
+        by botocore's usual chain: environment, shared files, container or instance roles)."""
         self.bucket = settings.AWS_BUCKET
         self._lock = threading.Lock()
+        self._session = session
         self._client = None
+        self._credentials = None
         self._presigner = None
 
     @property
@@ -75,24 +79,39 @@ class S3FileStore(FileStore):
                         s3={"addressing_style": addressing_style()},
                         max_pool_connections=20,
                     )
-                    self._client = boto3.session.Session().client(
+                    session = self._session or boto3.session.Session()
+                    client = session.client(
                         "s3",
                         region_name=settings.AWS_DEFAULT_REGION,
                         endpoint_url=settings.S3_ENDPOINT_URL or None,
                         config=config,
                     )
+                    # The very object the client signs with (the session resolved it for the client and keeps it),
+                    # refreshable ones included; asked once, so that a store without credentials does not walk the
+                    # provider chain (instance metadata and all) again on every page.
+                    self._credentials = session.get_credentials()
+                    self._client = client
         return self._client
 
     @property
     def presigner(self) -> Presigner:
         if self._presigner is None:
-            self._presigner = Presigner(self.client, self.bucket)
+            client = self.client
+            if self._credentials is None:
+                logger.error("Cannot presign S3 URLs: botocore found no credentials for the file store")
+                raise FileStoreUnavailable(
+                    "The file store has no credentials (none in the environment, the shared files or an instance "
+                    "role); try again later."
+                )
+            self._presigner = Presigner(client, self.bucket, self._credentials)
         return self._presigner
 
     def url(self, path: str, version_id: str, *, expires: int) -> str:
         try:
             return self.presigner.url(path, version_id, expires)
-        except (BotoCoreError, AttributeError) as exc:  # no credentials at all, or ones that failed to refresh
+        # Credentials that failed to refresh: botocore's own errors, or STS's refusal (a ClientError) when they
+        # come from an assumed role. Anything else is a bug, and stays a 500.
+        except (BotoCoreError, ClientError) as exc:
             logger.error("Cannot presign S3 URLs: %r", exc)
             raise FileStoreUnavailable("The file store's credentials are missing or invalid; try again later.") from exc
 

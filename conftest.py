@@ -134,7 +134,7 @@ def pytest_runtest_call(item):
     finishes what the test queued and closes its connection: nothing reaches into the next test, and no connection
     is left to block the test database's removal."""
     yield
-    from frames.services import outbox_relay
+    from frames.notifications import outbox_relay
 
     assert outbox_relay.stop(timeout=30), "the outbox relay did not stop"
 

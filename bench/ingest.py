@@ -237,8 +237,8 @@ PROFILE_STAGES = (
     ("input validation (DRF serializer)", "rest_framework/serializers.py", "is_valid"),
     ("frame_ingest: its statements and COMMIT", "frames/services.py", "work"),
     # The relay publishes and deletes on a thread of its own, which the profile (of the request's thread) leaves out.
-    ("after commit: notification handed to the outbox relay", "frames/services.py", "outbox_publish_later"),
-    ("after commit: aggregates cache", "frames/services.py", "aggregates_note_frame"),
+    ("after commit: notification handed to the outbox relay", "frames/notifications.py", "outbox_publish_later"),
+    ("after commit: aggregates cache", "frames/aggregates.py", "aggregates_note_frame"),
     ("JSON rendering (orjson)", "archive/renderers.py", "render"),
 )
 VIEW = ("frames/views.py", "create")

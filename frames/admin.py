@@ -5,7 +5,7 @@ from django.contrib.admin import helpers
 from django.db.models import Count
 from django.template.response import TemplateResponse
 
-from frames import services
+from frames import deletion
 from frames.models import FileDeletion, Frame, Headers, OutboxMessage, Thumbnail, Version
 
 
@@ -43,7 +43,7 @@ class ThumbnailInline(ReadOnlyInline):
 def delete_frames_and_files(modeladmin, request, queryset):
     """Deletion through frames_delete, so stored files go too (after the commit), with a confirmation page."""
     if request.POST.get("post") == "yes":
-        result = services.frames_delete(frames=queryset)
+        result = deletion.frames_delete(frames=queryset)
         modeladmin.message_user(
             request,
             f"Deleted {result['frames']} frames; {result['files']} stored files are being deleted.",
@@ -101,10 +101,10 @@ class FrameAdmin(admin.ModelAdmin):
         return actions
 
     def delete_model(self, request, obj):
-        services.frames_delete(frames=Frame.objects.filter(pk=obj.pk))
+        deletion.frames_delete(frames=Frame.objects.filter(pk=obj.pk))
 
     def delete_queryset(self, request, queryset):
-        services.frames_delete(frames=queryset)
+        deletion.frames_delete(frames=queryset)
 
 
 @admin.register(Thumbnail)
@@ -116,11 +116,11 @@ class ThumbnailAdmin(admin.ModelAdmin):
     show_full_result_count = False
 
     def delete_model(self, request, obj):
-        services.thumbnail_delete(thumbnail=obj)
+        deletion.thumbnail_delete(thumbnail=obj)
 
     def delete_queryset(self, request, queryset):
         for thumbnail in queryset:
-            services.thumbnail_delete(thumbnail=thumbnail)
+            deletion.thumbnail_delete(thumbnail=thumbnail)
 
 
 class PendingWorkAdmin(admin.ModelAdmin):

@@ -2,7 +2,7 @@
 
 from celery import shared_task
 
-from frames import aggregates, services
+from frames import aggregates, deletion, notifications
 
 
 @shared_task(name="frames.cache_aggregates", ignore_result=True)
@@ -13,13 +13,13 @@ def cache_aggregates() -> None:
 @shared_task(name="frames.publish_outbox", ignore_result=True)
 def publish_outbox() -> None:
     """Periodic drain of the notification outbox (celery beat, every 10 s)."""
-    services.outbox_publish()
+    notifications.outbox_publish()
 
 
 @shared_task(name="frames.process_file_deletions", ignore_result=True)
 def process_file_deletions() -> None:
     """Retry file deletions that failed after their commit (celery beat, every 60 s)."""
-    services.file_deletions_process()
+    deletion.file_deletions_process()
 
 
 @shared_task(name="frames.expire_guide_frames", ignore_result=True)
@@ -28,4 +28,4 @@ def expire_guide_frames() -> None:
     from django.conf import settings
 
     if settings.GUIDE_FRAME_EXPIRY_ENABLED:
-        services.frames_delete_in_batches(frames=services.guide_frames_expired())
+        deletion.frames_delete_in_batches(frames=deletion.guide_frames_expired())

@@ -34,7 +34,7 @@ from archive.params import parse_flag
 from archive.zipstream import sized_length, stream_zip
 from authentication.backends import zip_authentication_classes
 from authentication.selectors import user_proposals
-from frames import aggregates, downloads, fitsops, selectors, services
+from frames import aggregates, deletion, downloads, fitsingest, fitsops, selectors, services
 from frames.links import DownloadLinks
 from frames.models import Frame, Thumbnail, Version
 from frames.serializers import (
@@ -351,7 +351,7 @@ class FrameViewSet(
         frames = Frame.objects.using("default").filter(pk=self._frame_id())
         if not frames.exists():
             raise NotFound()
-        services.frames_delete(frames=frames)
+        deletion.frames_delete(frames=frames)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
     @extend_schema(
@@ -372,7 +372,7 @@ class FrameViewSet(
         serializer = FrameUploadSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         upload = serializer.validated_data["file"]
-        result = services.fits_ingest(
+        result = fitsingest.fits_ingest(
             fileobj=upload.file,
             filename=upload.name,
             md5=getattr(upload, "md5", None),
@@ -458,7 +458,7 @@ class ThumbnailViewSet(
         thumbnail = Thumbnail.objects.using("default").filter(pk=id_or_404(kwargs["pk"])).first()
         if thumbnail is None:
             raise NotFound()
-        services.thumbnail_delete(thumbnail=thumbnail)
+        deletion.thumbnail_delete(thumbnail=thumbnail)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
     def count_timeout_ms(self, request) -> int | None:

@@ -9,8 +9,8 @@ from archive.filestore import FileStoreNotFound, FileStoreUnavailable, get_files
 
 @pytest.mark.django_db
 def test_a_deletion_s3_refuses_as_invalid_is_kept_for_staff(s3_bucket):
+    from frames.deletion import file_deletions_process
     from frames.models import FileDeletion
-    from frames.services import file_deletions_process
 
     store = get_filestore()
     row = FileDeletion.objects.create(

@@ -10,8 +10,8 @@ from django.utils import timezone
 
 from archive.filestore import FileStoreNotFound, get_filestore, reset_filestore
 from conftest import token_client
+from frames.deletion import file_deletions_process, frames_delete
 from frames.models import FileDeletion, Frame, Headers, Thumbnail, Version
-from frames.services import file_deletions_process, frames_delete
 from frames.tests.factories import FrameFactory, HeadersFactory, ThumbnailFactory
 from frames.tests.storedfiles import store_version
 

@@ -13,7 +13,7 @@ from django.test.utils import CaptureQueriesContext
 from kombu import Connection, Exchange, Queue
 
 from frames.models import OutboxMessage
-from frames.services import outbox_relay
+from frames.notifications import outbox_relay
 from frames.tests.factories import ingest_body
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -133,7 +133,7 @@ def test_a_broker_outage_loses_nothing(superuser_client, broker, consumer):
 
 
 def test_the_drain_backs_off_on_failure_and_publishes_due_messages_in_order(superuser_client, broker, consumer):
-    from frames.services import outbox_publish
+    from frames.notifications import outbox_publish
 
     broker.stop()
     try:
@@ -159,11 +159,11 @@ def test_the_drain_backs_off_on_failure_and_publishes_due_messages_in_order(supe
 def held_publisher(monkeypatch):
     """The real publisher, held back until `release` is set; `batches` records what the relay hands over."""
     from archive.messaging import Publisher
-    from frames import services
+    from frames import notifications
 
     release, entered = threading.Event(), threading.Event()
     batches: list[int] = []
-    publish, publish_batch = Publisher.publish, services.outbox_publish_batch
+    publish, publish_batch = Publisher.publish, notifications.outbox_publish_batch
 
     def held(self, **kwargs):
         entered.set()
@@ -175,7 +175,7 @@ def held_publisher(monkeypatch):
         return publish_batch(messages=messages)
 
     monkeypatch.setattr(Publisher, "publish", held)
-    monkeypatch.setattr(services, "outbox_publish_batch", recorded)
+    monkeypatch.setattr(notifications, "outbox_publish_batch", recorded)
     return SimpleNamespace(release=release, entered=entered, batches=batches)
 
 

@@ -16,7 +16,7 @@ from rest_framework.test import APIClient
 
 from archive.filestore import get_filestore, reset_filestore
 from conftest import free_port, token_client
-from frames import services
+from frames import fitsingest, services
 from frames.models import Frame, Headers, OutboxMessage, Version
 from frames.tests.fitsfiles import make_fits
 from frames.tests.shapes import record_read_back
@@ -195,7 +195,7 @@ def test_the_md5_comes_from_the_spooling_not_a_second_read(superuser_client, tmp
     def no_second_read(fileobj):
         raise AssertionError("the upload was read again for its md5")
 
-    monkeypatch.setattr(services, "file_md5", no_second_read)
+    monkeypatch.setattr(fitsingest, "file_md5", no_second_read)
     path = make_fits(tmp_path / "a.fits.fz")
     response = upload(superuser_client, path)
     assert response.status_code == 201, response.json()
@@ -450,7 +450,7 @@ def test_a_file_archived_meanwhile_is_a_409_and_our_copy_is_removed(superuser_cl
         real_ingest(data=other)
         return real_ingest(data=data)
 
-    monkeypatch.setattr(services, "_archived_frame", archived_after_the_check)
+    monkeypatch.setattr(fitsingest, "_archived_frame", archived_after_the_check)
     monkeypatch.setattr(services, "frame_ingest", concurrent_ingest)
     response = upload(superuser_client, path)
     assert response.status_code == 409

@@ -5,8 +5,8 @@ import datetime
 from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 
+from frames.deletion import frames_delete_in_batches
 from frames.models import Frame
-from frames.services import frames_delete_in_batches
 
 
 class Command(BaseCommand):

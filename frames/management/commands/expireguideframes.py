@@ -2,7 +2,7 @@
 
 from django.core.management.base import BaseCommand
 
-from frames.services import frames_delete_in_batches, guide_frames_expired
+from frames.deletion import frames_delete_in_batches, guide_frames_expired
 
 
 class Command(BaseCommand):

@@ -12,7 +12,7 @@ from django.db import InterfaceError, OperationalError, close_old_connections
 from rest_framework.exceptions import APIException
 
 from archive.exceptions import ServiceUnavailable
-from frames import fitsmeta, services
+from frames import fitsingest, fitsmeta
 
 logger = logging.getLogger(__name__)
 
@@ -60,8 +60,8 @@ def ingest_file(path: Path, *, dry_run: bool) -> Outcome:
     """Archive one file through `fits_ingest`; every problem becomes a failed outcome with its reason."""
     try:
         with open(path, "rb") as handle:
-            result = services.fits_ingest(fileobj=handle, filename=path.name, dry_run=dry_run)
-    except services.FileAlreadyArchived as exc:
+            result = fitsingest.fits_ingest(fileobj=handle, filename=path.name, dry_run=dry_run)
+    except fitsingest.FileAlreadyArchived as exc:
         return Outcome(SKIPPED, f"already archived as frame {exc.frame_id}")
     except ServiceUnavailable as exc:  # the store, the portal or the database: worth another try later
         return Outcome(FAILED, describe(exc.detail), transient=True)

@@ -5,7 +5,7 @@ import time
 
 from django.core.management.base import BaseCommand
 
-from frames.services import outbox_publish
+from frames.notifications import outbox_publish
 
 
 class Command(BaseCommand):

@@ -147,10 +147,8 @@ def _prepare(*, user, name: str, input_data: Any):
                 if entry.source != "archive":
                     raise InputError(f"{operation_class.name} takes archive frames only; {entry.basename} is not.", key)
     operation_class.validate(params, resolved)
-    echoed = {
-        **params,
-        **{key: [{**entry.item, "basename": entry.item["basename"]} for entry in resolved[key]] for key in resolved},
-    }
+    # The inputs as echoed to the client: parameters with their defaults, file items in stored form, sorted.
+    echoed = {**params, **{key: [entry.item for entry in entries] for key, entries in resolved.items()}}
     return operation_class, params, resolved, echoed
 
 

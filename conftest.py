@@ -114,6 +114,7 @@ RELIABILITY_MODULES = {
     "archive/tests/test_statement_timeout.py",
     "archive/tests/test_filestore_errors.py",
     "archive/tests/test_deployment.py",
+    "archive/tests/test_load_and_restart.py",
     "archive/tests/test_project.py",
     "datalab/tests/test_worker.py",
     "datalab/tests/test_housekeeping_admin.py",

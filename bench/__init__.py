@@ -1,1 +1,1 @@
-"""Benchmarks of the archive (issue 8): a synthetic archive at scale, ingest, queries, downloads; never tests."""
+"""Benchmarks of the archive: a synthetic archive at scale, ingest, queries, downloads; never tests."""

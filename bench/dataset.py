@@ -1,4 +1,4 @@
-"""The synthetic archive of issue 8: exactly its distribution, drawn reproducibly from a seed.
+"""The synthetic archive the benchmarks run on: a fixed distribution, drawn reproducibly from a seed.
 
 A `Plan` holds the few numbers per frame that other frames refer to (time, instrument, type, reduction level,
 number within the night, related frames), drawn up front: about 50 bytes a frame. Everything else (positions,
@@ -6,7 +6,7 @@ proposals, hashes, headers) is drawn chunk by chunk from a generator seeded by (
 bounded and a seed always gives the same archive. `records()` yields one plain dict per frame, which the generator
 turns into COPY rows and the ingest benchmark into POST bodies.
 
-The distribution (issue 8): 5,000 targets, RA uniform, Dec uniform on the sphere with |Dec| <= 84.3 deg; 60 % of
+The distribution: 5,000 targets, RA uniform, Dec uniform on the sphere with |Dec| <= 84.3 deg; 60 % of
 frames at a target (jitter +-0.05 deg in Dec, +-0.05/cos(Dec) deg in RA), 40 % uniform on the sphere; a 0.3 x 0.3 deg
 footprint (+-0.15 deg in Dec, +-0.15/max(cos Dec, 0.05) deg in RA), longitudes in [-180, 180); observation dates
 uniform over the 5 years before `end`, observation day = (date - 12 h) as a date; 5 sites, 10 instruments (2 a

@@ -1,4 +1,4 @@
-"""`python -m bench.generate --frames N`: the synthetic archive of issue 8, loaded through COPY into the bench database.
+"""`python -m bench.generate --frames N`: the synthetic archive, loaded through COPY into the bench database.
 
 The database (default `archive_bench`) is dropped, created and migrated with `manage.py migrate`, then filled chunk by
 chunk: frames, their version, their headers and their related-frame links (both directions, as the ingest writes

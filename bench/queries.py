@@ -1,6 +1,6 @@
 """`python -m bench.queries`: searches and single-frame requests through gunicorn, beside their SQL's own time.
 
-Each query of issue 8 is asked at least 50 times (`--requests`), anonymously and as a proposal member (token auth),
+Each benchmark query is asked at least 50 times (`--requests`), anonymously and as a proposal member (token auth),
 with parameters drawn from the generated data (other days, points, basenames each time) so that no cache flatters
 it. The server runs as deployed: the S3 store (a moto endpoint), so that every frame's URL is a presigned S3 URL.
 Then the statements each request runs are captured by making the same requests in-process (Django's test client
@@ -113,7 +113,7 @@ def _substring(name: str, rng: np.random.Generator) -> str:
 
 
 def build_queries(cursor, *, user: str, count: int, seed: int, last_id: int) -> list[Query]:
-    """The queries of issue 8 with `count` (+ warm-up) parameter sets each, drawn from frames `user` can see."""
+    """The benchmark queries with `count` (+ warm-up) parameter sets each, drawn from frames `user` can see."""
     rng = dataset.generator(seed, 7, 0 if user == "anonymous" else 1)
     total = count + WARMUP
     member = list(dataset.MEMBER_PROPOSALS)

@@ -33,7 +33,7 @@ def _header(results: dict) -> list[str]:
     return [
         "# Benchmark results",
         "",
-        f"- **Scale: {scale} frames** (`make bench`, issue 8's distribution)",
+        f"- **Scale: {scale} frames** (`make bench`, the distribution of bench/dataset.py)",
         f"- Date: {results.get('started_at')} (UTC); commit {machine.get('commit')}",
         f"- Machine: {machine.get('cores')} cores ({machine.get('cpu')}), {machine.get('memory_gb')} GB memory; "
         f"Python {machine.get('python')}; {machine.get('os')}",
@@ -355,7 +355,7 @@ def _datalab_submission(section: dict) -> list[str]:
 
 
 def _summary(sections: dict) -> list[str]:
-    """Each target of issue 8 with the figure that decides it."""
+    """Each performance target with the figure that decides it."""
     rows = []
     queries = sections.get("queries")
     if queries:
@@ -391,7 +391,7 @@ def _summary(sections: dict) -> list[str]:
     datalab = sections.get("datalab")
     if datalab:
         rows += _datalab_summary(datalab)
-    return ["## Targets of issue 8", "", *_table(rows, ["target", "figure", "verdict"])]
+    return ["## Targets", "", *_table(rows, ["target", "figure", "verdict"])]
 
 
 def _datalab_summary(datalab: dict) -> list[list]:

@@ -397,6 +397,38 @@ def broker(rabbitmq, settings):
     reset_publisher()
 
 
+@contextlib.contextmanager
+def celery_publishing_to(url: str):
+    """The test process publishes tasks to the broker at `url`, not eagerly, until the block ends.
+
+    Celery makes its connection and producer pools once per process (a fork resets them the same way): they are
+    dropped on the way in and out, so that publications connect to the broker the configuration names now.
+    """
+    from archive.celery import app as celery_app
+
+    def forget_pools() -> None:
+        celery_app._pool = None
+        celery_app.amqp._producer_pool = None
+
+    saved = {key: celery_app.conf[key] for key in ("broker_url", "task_always_eager")}
+    celery_app.conf.update(broker_url=url, task_always_eager=False)
+    forget_pools()
+    try:
+        yield
+    finally:
+        celery_app.conf.update(saved)
+        forget_pools()
+
+
+@pytest.fixture
+def refusing_broker(settings):
+    """Tasks and notifications published, not eagerly, to an AMQP port where nothing listens."""
+    url = f"amqp://guest:guest@127.0.0.1:{free_port()}//"
+    settings.QUEUE_BROKER_URL = url
+    with celery_publishing_to(url):
+        yield url
+
+
 @pytest.fixture(scope="session")
 def memcached_server():
     """A real memcached on a free loopback port for this test worker."""

@@ -4,8 +4,12 @@ import os
 
 from django.core.exceptions import ImproperlyConfigured
 
-TRUE_VALUES = {"1", "true", "yes", "on"}
-FALSE_VALUES = {"0", "false", "no", "off", ""}
+from archive.params import FALSE_VALUES as FLAG_FALSE_VALUES
+from archive.params import TRUE_VALUES
+
+# The spellings of a flag are the query parameters' (archive.params); in the environment, a variable set empty is
+# false too.
+FALSE_VALUES = FLAG_FALSE_VALUES | {""}
 
 
 def env_str(name: str, default: str = "") -> str:

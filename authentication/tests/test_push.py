@@ -5,12 +5,10 @@ import pytest
 from django.contrib.auth import get_user_model
 from rest_framework.test import APIClient
 
-from archive.celery import app as celery_app
 from authentication import tasks
 from authentication.models import AuthEvent, Profile
 from authentication.tests.conftest import SERVER_KEY, client_with, push, token_login
 from authentication.tests.fakeportal import PROFILE_PATH
-from conftest import free_port
 from frames.tests.factories import FrameFactory
 
 pytestmark = pytest.mark.django_db
@@ -249,27 +247,6 @@ def test_a_push_for_a_user_never_confirmed_does_not_deactivate(portal, django_ca
 
 
 # --- the broker down ----------------------------------------------------------------------------------------------
-
-
-def _forget_broker_connections() -> None:
-    """Drop Celery's connection and producer pools, so that the next publication connects to the broker configured
-    now (they are made once per process)."""
-    celery_app._pool = None
-    celery_app.amqp._producer_pool = None
-
-
-@pytest.fixture
-def refusing_broker():
-    """Publication, not eager, to an AMQP port where nothing listens."""
-    url = f"amqp://guest:guest@127.0.0.1:{free_port()}//"
-    saved = {key: celery_app.conf[key] for key in ("broker_url", "task_always_eager")}
-    celery_app.conf.update(broker_url=url, task_always_eager=False)
-    _forget_broker_connections()
-    try:
-        yield url
-    finally:
-        celery_app.conf.update(saved)
-        _forget_broker_connections()
 
 
 def test_a_push_succeeds_while_the_broker_is_down_and_the_recheck_comes_later(

@@ -14,16 +14,13 @@ from django.core.management import call_command
 from django.test import Client
 from django.utils import timezone
 
-from archive.celery import app as celery_app
 from archive.filestore import FileStoreUnavailable
-from conftest import free_port
 from datalab import execution, services
 from datalab.models import DataOperation, DataSession, OperationRun, RunStatus
 from datalab.operations.base import InputSpec, Operation, register_operations
 from datalab.storage import product_key, product_storage
 from datalab.tasks import execute_run
 from datalab.tests.test_api import assert_error, make_session
-from datalab.tests.test_worker import _forget_connections
 
 pytestmark = pytest.mark.django_db
 
@@ -410,21 +407,6 @@ def test_deleting_one_of_two_operations_does_not_cancel(observer_client, session
     assert observer_client.delete(f"/api/datasessions/{session.pk}/operations/{first.pk}/").status_code == 204
     run.refresh_from_db()
     assert run.cancel_requested is False
-
-
-@pytest.fixture
-def refusing_broker(settings):
-    """Publication to an AMQP port where nothing listens, without eager execution."""
-    url = f"amqp://guest:guest@127.0.0.1:{free_port()}//"
-    settings.QUEUE_BROKER_URL = url
-    saved = {key: celery_app.conf[key] for key in ("broker_url", "task_always_eager")}
-    celery_app.conf.update(broker_url=url, task_always_eager=False)
-    _forget_connections()
-    try:
-        yield url
-    finally:
-        celery_app.conf.update(saved)
-        _forget_connections()
 
 
 def test_a_refusing_broker_leaves_nothing_behind(observer_client, session, refusing_broker, test_operations):

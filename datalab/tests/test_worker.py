@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from django.db import connection
 
-from archive.celery import app as celery_app
+from conftest import celery_publishing_to
 from datalab.models import DataOperation, OperationRun, RunStatus
 from datalab.operations.base import register_operations
 from datalab.tests.test_api import make_session
@@ -94,13 +94,6 @@ class Worker:
                 self.kill()
 
 
-def _forget_connections() -> None:
-    """Drop the app's connection and producer pools, so that the next publication connects to the broker the
-    configuration names now (Celery makes them once per process; a fork resets them the same way)."""
-    celery_app._pool = None
-    celery_app.amqp._producer_pool = None
-
-
 @pytest.fixture
 def worker(rabbitmq, tmp_path, settings):
     """A live worker for this test, the test process publishing to the same broker, and the test-only
@@ -117,18 +110,14 @@ def worker(rabbitmq, tmp_path, settings):
             "OPTIONS": {"location": running.products},
         },
     }
-    saved = {key: celery_app.conf[key] for key in ("broker_url", "task_always_eager")}
-    celery_app.conf.update(broker_url=rabbitmq.url, task_always_eager=False)
-    _forget_connections()
     register_operations(extra_modules=("datalab.tests.testing_operations",))
-    running.start()
-    try:
-        yield running
-    finally:
-        running.stop()
-        register_operations()
-        celery_app.conf.update(saved)
-        _forget_connections()
+    with celery_publishing_to(rabbitmq.url):
+        running.start()
+        try:
+            yield running
+        finally:
+            running.stop()
+            register_operations()
 
 
 def submit(client, session, name, input_data) -> dict:

@@ -12,7 +12,7 @@ that products are copied into a directory, as the worker's FileSystemStorage sav
 memory, which would add the product's size to the memory measured.
 
 Stages are timed by wrapping the public functions the operation calls, without changing its code:
-`imaging.load_science` (read: FITS decompression, BPM, WCS), `median.align_stack` (read + align: the rest of it is
+`imaging.load_science` (read: FITS decompression, BPM, WCS), `imaging.align_stack` (read + align: the rest of it is
 resampling onto the grid and spilling to scratch files), `median.median_combine`, `products.write_fits_product`,
 `products.render_previews`, and the context's `add_file_product` (store).
 """
@@ -149,7 +149,7 @@ class BenchContext(LocalContext):
 # (module, attribute, stage): the functions the Median operation calls, looked up at call time.
 TIMED = (
     (imaging, "load_science", "read"),
-    (median, "align_stack", "read_align"),
+    (imaging, "align_stack", "read_align"),
     (median, "median_combine", "combine"),
     (products, "write_fits_product", "write_fits"),
     (products, "render_previews", "jpgs"),

@@ -631,6 +631,19 @@ def aligning_progress(ctx, *, until: float) -> Callable[[int, int], None]:
     return report
 
 
+def align_inputs(ctx, *, until: float) -> tuple[list, AlignedStack]:
+    """The run's `input_files` in basename order and their alignment onto the first one's grid (the `alignment`
+    parameter), "Aligning frame i of n" reported from 0 up to `until`: the first half of every combine."""
+    files = sorted(ctx.files("input_files"), key=lambda input_file: input_file.basename)
+    stack = align_stack(
+        files,
+        alignment=ctx.params.get("alignment", "wcs"),
+        scratch=ctx.scratch,
+        on_frame=aligning_progress(ctx, until=until),
+    )
+    return files, stack
+
+
 # ---------------------------------------------------------------------------------------------------------------------
 # Mean (and depth-consistent sum) on row strips
 

@@ -3,7 +3,7 @@
 import logging
 
 from datalab.operations.base import Operation, OperationError, alignment_input, fits_input
-from datalab.operations.imaging import align_stack, aligning_progress, median_combine
+from datalab.operations.imaging import align_inputs, median_combine
 from datalab.operations.products import Provenance, publish_image_product
 
 logger = logging.getLogger(__name__)
@@ -24,13 +24,7 @@ class Median(Operation):
     )
 
     def run(self, ctx) -> None:
-        files = sorted(ctx.files("input_files"), key=lambda input_file: input_file.basename)
-        stack = align_stack(
-            files,
-            alignment=ctx.params.get("alignment", "wcs"),
-            scratch=ctx.scratch,
-            on_frame=aligning_progress(ctx, until=0.6),
-        )
+        files, stack = align_inputs(ctx, until=0.6)
         ctx.progress(0.6, "Combining the frames")
         try:
             median, coverage = median_combine(stack.frames)

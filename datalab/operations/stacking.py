@@ -4,7 +4,7 @@ import logging
 import numbers
 
 from datalab.operations.base import InputSpec, Operation, OperationError, alignment_input, fits_input
-from datalab.operations.imaging import align_stack, aligning_progress, mean_combine
+from datalab.operations.imaging import align_inputs, mean_combine
 from datalab.operations.products import Provenance, publish_image_product
 
 logger = logging.getLogger(__name__)
@@ -48,16 +48,10 @@ class Stacking(Operation):
         return params
 
     def run(self, ctx) -> None:
-        files = sorted(ctx.files("input_files"), key=lambda input_file: input_file.basename)
         combine = ctx.params.get("combine", "sum")
         if combine not in ("sum", "mean"):
             raise OperationError(f"Unknown combine {combine!r}: choose sum or mean.")
-        stack = align_stack(
-            files,
-            alignment=ctx.params.get("alignment", "wcs"),
-            scratch=ctx.scratch,
-            on_frame=aligning_progress(ctx, until=0.6),
-        )
+        files, stack = align_inputs(ctx, until=0.6)
         ctx.progress(0.6, "Stacking the frames")
         try:
             stacked, coverage = mean_combine(stack.frames, as_sum=combine == "sum")

@@ -1,14 +1,20 @@
 """Reads of the frames app: querysets for a user and a set of filters, with their related rows prefetched."""
 
 import datetime
+import time
 from collections import defaultdict
 from typing import NamedTuple
 
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import AnonymousUser
+from django.core import signing
 from django.db import connections
 from django.db.models import Exists
 from django.http import QueryDict
 from rest_framework.exceptions import ValidationError
 
+from archive.filestore.local import read_download_token
 from archive.params import parse_flag
 from authentication.selectors import user_proposals
 from frames.filters import FrameFilterSet, ThumbnailFilterSet, VersionFilterSet, cone_error_as_detail
@@ -187,3 +193,26 @@ def downloadable_frame(*, user, frame_id: int) -> Frame | None:
     if frame is not None:
         attach_related([frame], related=False)
     return frame
+
+
+class DownloadLinkExpired(Exception):
+    """A signed local download link past its lifetime."""
+
+
+def downloadable_object(*, token: str) -> Version | Thumbnail | None:
+    """The version or thumbnail a signed local download link names, if the user it was issued to may still see its
+    frame; None for a forged link or one that names nothing visible. DownloadLinkExpired past its lifetime."""
+    try:
+        kind, object_id, user_id, issued = read_download_token(token)
+    except (signing.BadSignature, ValueError, TypeError):
+        return None
+    if issued + settings.DOWNLOAD_URL_EXPIRY_SECONDS < time.time():
+        raise DownloadLinkExpired()
+    model = {"v": Version, "t": Thumbnail}.get(kind)
+    obj = model.objects.select_related("frame").filter(pk=object_id).first() if model is not None else None
+    if obj is None:
+        return None
+    user = get_user_model().objects.filter(pk=user_id, is_active=True).first() if user_id else None
+    if not Frame.objects.visible_to(user or AnonymousUser()).filter(pk=obj.frame_id).exists():
+        return None
+    return obj

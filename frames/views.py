@@ -5,12 +5,8 @@ import itertools
 import json
 import logging
 import re
-import time
 
 from django.conf import settings
-from django.contrib.auth import get_user_model
-from django.contrib.auth.models import AnonymousUser
-from django.core import signing
 from django.core.files.uploadhandler import TemporaryFileUploadHandler
 from django.http import Http404, HttpResponse, StreamingHttpResponse
 from django.utils.cache import patch_cache_control, patch_vary_headers
@@ -28,7 +24,6 @@ from rest_framework.views import APIView
 
 from archive.exceptions import PayloadTooLarge, ServiceUnavailable
 from archive.filestore import FileStoreNotFound, FileStoreUnavailable, get_filestore
-from archive.filestore.local import read_download_token
 from archive.pagination import ArchivePagination
 from archive.params import parse_flag
 from archive.zipstream import sized_length, stream_zip
@@ -521,9 +516,11 @@ class LocalDownloadView(APIView):
 
     @extend_schema(exclude=True)
     def get(self, request, token: str, filename: str):
-        obj, frame_id, user_id = self._resolve(token)
-        user = get_user_model().objects.filter(pk=user_id, is_active=True).first() if user_id else None
-        if not Frame.objects.visible_to(user or AnonymousUser()).filter(pk=frame_id).exists():
+        try:
+            obj = selectors.downloadable_object(token=token)
+        except selectors.DownloadLinkExpired:
+            raise PermissionDenied("This download link has expired.") from None
+        if obj is None:
             raise Http404()
         store = get_filestore()
         try:
@@ -556,24 +553,6 @@ class LocalDownloadView(APIView):
 
     def head(self, request, token: str, filename: str):
         return self.get(request, token, filename)
-
-    @staticmethod
-    def _resolve(token: str):
-        try:
-            kind, object_id, user_id, issued = read_download_token(token)
-        except (signing.BadSignature, ValueError, TypeError):
-            raise Http404() from None
-        if issued + settings.DOWNLOAD_URL_EXPIRY_SECONDS < time.time():
-            raise PermissionDenied("This download link has expired.")
-        if kind == "v":
-            obj = Version.objects.select_related("frame").filter(pk=object_id).first()
-        elif kind == "t":
-            obj = Thumbnail.objects.select_related("frame").filter(pk=object_id).first()
-        else:
-            obj = None
-        if obj is None:
-            raise Http404()
-        return obj, obj.frame_id, user_id
 
 
 def obj_filename(obj) -> str:

@@ -3,13 +3,15 @@
 import datetime
 import logging
 from collections.abc import Iterator
+from dataclasses import dataclass
 
 from django.conf import settings
 
 from archive.filestore import FileStoreNotFound, FileStoreUnavailable, get_filestore
-from archive.zipstream import Member, MemberSkipped, MemberUnavailable
+from archive.zipstream import Member, MemberSkipped, MemberUnavailable, sized_length
 from frames import fitsops
 from frames.models import Frame
+from frames.services import version_sizes_fill
 
 logger = logging.getLogger(__name__)
 
@@ -101,3 +103,23 @@ def funpacked(frame: Frame) -> tuple[str, Iterator[bytes]]:
 def catalog_file(frame: Frame) -> tuple[str, bytes]:
     version = current_version(frame)
     return f"{frame.basename}-catalog.fits", fitsops.catalog(get_filestore().open(version.store_path, version.key))
+
+
+@dataclass
+class ZipPlan:
+    """What a zip download will hold: its directory name, its members, and its length when known up front."""
+
+    directory: str
+    members: list[Member]
+    length: int | None
+
+
+def zip_plan(frames: list[Frame], *, uncompress: bool, catalog_only: bool) -> ZipPlan:
+    """The zip of these frames' current files by the reference's rules; when every member is a stored file as is,
+    the sizes the ingest did not give are asked of the store once (and kept), so that the zip announces its length."""
+    directory = zip_directory(len(frames))
+    sizes = None
+    if stored_as_is(frames, uncompress=uncompress, catalog_only=catalog_only):
+        sizes = version_sizes_fill(versions=[current_version(frame) for frame in frames])
+    members = zip_members(frames, directory=directory, uncompress=uncompress, catalog_only=catalog_only, sizes=sizes)
+    return ZipPlan(directory=directory, members=members, length=sized_length(members))

@@ -26,7 +26,7 @@ from archive.exceptions import PayloadTooLarge, ServiceUnavailable
 from archive.filestore import FileStoreNotFound, FileStoreUnavailable, get_filestore
 from archive.pagination import ArchivePagination
 from archive.params import parse_flag
-from archive.zipstream import sized_length, stream_zip
+from archive.zipstream import stream_zip
 from authentication.backends import zip_authentication_classes
 from authentication.selectors import user_proposals
 from frames import aggregates, deletion, downloads, fitsingest, fitsops, selectors, services
@@ -319,23 +319,14 @@ class FrameViewSet(
         frames = selectors.zip_frames(user=request.user, frame_ids=options["frame_ids"])
         if not frames:
             raise NotFound()
-        directory = downloads.zip_directory(len(frames))
-        uncompress, catalog_only = options["uncompress"], options["catalog_only"]
-        sizes = None
-        if downloads.stored_as_is(frames, uncompress=uncompress, catalog_only=catalog_only):
-            # Sizes the ingest did not give are asked of the store once, so the zip can announce its length.
-            versions = [downloads.current_version(frame) for frame in frames]
-            sizes = services.version_sizes_fill(versions=versions)
-        members = downloads.zip_members(
-            frames, directory=directory, uncompress=uncompress, catalog_only=catalog_only, sizes=sizes
-        )
-        length = sized_length(members)
-        chunks = stream_zip(members, missing_name=f"{directory}/MISSING.txt", sized=length is not None)
+        plan = downloads.zip_plan(frames, uncompress=options["uncompress"], catalog_only=options["catalog_only"])
+        directory = plan.directory
+        chunks = stream_zip(plan.members, missing_name=f"{directory}/MISSING.txt", sized=plan.length is not None)
         response = StreamingHttpResponse(_logged_stream(chunks, directory), content_type="application/zip")
         response["Content-Disposition"] = content_disposition_header(True, f"{directory}.zip")
         response["X-Accel-Buffering"] = "no"
-        if length is not None:
-            response["Content-Length"] = str(length)
+        if plan.length is not None:
+            response["Content-Length"] = str(plan.length)
         response.set_cookie("fileDownload", "true", path="/")
         response.xframe_options_exempt = True  # the web client downloads through a hidden iframe
         return response

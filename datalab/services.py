@@ -5,6 +5,7 @@ import datetime
 import hashlib
 import json
 import logging
+import os
 import socket
 from dataclasses import dataclass
 from typing import Any
@@ -12,6 +13,7 @@ from typing import Any
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import F, Q
+from django.db.models.functions import Greatest
 from django.utils import timezone
 from kombu.exceptions import KombuError
 
@@ -123,13 +125,6 @@ def dedupe_key(*, name: str, version: int, params: dict, files: dict[str, list[R
     return hashlib.sha256(_canonical_json(document).encode("ascii")).hexdigest()
 
 
-@dataclass
-class Submission:
-    operation: DataOperation
-    run: OperationRun
-    created_run: bool
-
-
 def _prepare(*, user, name: str, input_data: Any):
     operation_class = get_operation(name) if isinstance(name, str) else None
     if operation_class is None:
@@ -152,7 +147,7 @@ def _prepare(*, user, name: str, input_data: Any):
     return operation_class, params, resolved, echoed
 
 
-def operation_submit(*, session: DataSession, user, name: str, input_data: Any) -> Submission:
+def operation_submit(*, session: DataSession, user, name: str, input_data: Any) -> DataOperation:
     """Check, resolve and record an operation; publish its run when it is new (or failed before) and its parents
     are done. A broker that refuses takes the request back: nothing stays recorded that was not started."""
     operation_class, params, resolved, echoed = _prepare(user=user, name=name, input_data=input_data)
@@ -182,7 +177,7 @@ def operation_submit(*, session: DataSession, user, name: str, input_data: Any) 
                 if created:
                     OperationRun.objects.filter(pk=run.pk, operations__isnull=True).delete()
             raise
-    return Submission(operation=operation, run=run, created_run=created)
+    return operation
 
 
 def _run_for_key(*, key: str, name: str, version: int, inputs: dict, parents: list[OperationRun]):
@@ -328,13 +323,17 @@ def _fail_where(condition: Q, message: str) -> int:
     )
 
 
+def _input_failed(parent: OperationRun) -> str:
+    return f"An input operation failed ({parent.name}): {parent.message}"
+
+
 def fail_descendants(*, run: OperationRun) -> int:
     """Every unfinished run downstream of a failed one fails, naming the parent that did."""
     failed = 0
     frontier = [run]
     while frontier:
         parent = frontier.pop()
-        message = f"An input operation failed ({parent.name}): {parent.message}"
+        message = _input_failed(parent)
         children = list(parent.children.filter(status__in=[RunStatus.PENDING, RunStatus.IN_PROGRESS]))
         for child in children:
             if _fail_where(Q(pk=child.pk, status__in=[RunStatus.PENDING, RunStatus.IN_PROGRESS]), message):
@@ -362,9 +361,16 @@ class ClaimOutcome:
 
 
 def worker_name() -> str:
-    import os
-
     return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def _fail_unstarted(run: OperationRun, message: str) -> str:
+    """Fail a run its delivery will not start (inside the claim's transaction), and after the commit every
+    unfinished run downstream of it."""
+    _fail_where(Q(pk=run.pk), message)
+    run.status, run.message = RunStatus.FAILED, message
+    transaction.on_commit(lambda: fail_descendants(run=run))
+    return ClaimOutcome.DONE
 
 
 def run_claim(*, run_id: int, task_id: str = "") -> Claim | str:
@@ -375,18 +381,11 @@ def run_claim(*, run_id: int, task_id: str = "") -> Claim | str:
             return ClaimOutcome.DONE
         now = timezone.now()
         if run.cancel_requested:
-            _fail_where(Q(pk=run.pk), "Cancelled")
-            run.status, run.message = RunStatus.FAILED, "Cancelled"
-            transaction.on_commit(lambda: fail_descendants(run=run))
-            return ClaimOutcome.DONE
+            return _fail_unstarted(run, "Cancelled")
         parents = list(run.parents.all())
         failed_parent = next((p for p in parents if p.status == RunStatus.FAILED), None)
         if failed_parent is not None:
-            message = f"An input operation failed ({failed_parent.name}): {failed_parent.message}"
-            _fail_where(Q(pk=run.pk), message)
-            run.status, run.message = RunStatus.FAILED, message
-            transaction.on_commit(lambda: fail_descendants(run=run))
-            return ClaimOutcome.DONE
+            return _fail_unstarted(run, _input_failed(failed_parent))
         if any(p.status != RunStatus.COMPLETED for p in parents):
             OperationRun.objects.filter(pk=run.pk).update(enqueued_at=None)
             return ClaimOutcome.WAITING
@@ -394,11 +393,9 @@ def run_claim(*, run_id: int, task_id: str = "") -> Claim | str:
         if run.status == RunStatus.IN_PROGRESS and run.heartbeat_at and run.heartbeat_at >= stale_before:
             return ClaimOutcome.OWNED
         if run.attempt >= settings.DATALAB_MAX_ATTEMPTS:
-            message = f"The operation stopped unexpectedly {run.attempt} times; contact the archive staff."
-            _fail_where(Q(pk=run.pk), message)
-            run.status, run.message = RunStatus.FAILED, message
-            transaction.on_commit(lambda: fail_descendants(run=run))
-            return ClaimOutcome.DONE
+            return _fail_unstarted(
+                run, f"The operation stopped unexpectedly {run.attempt} times; contact the archive staff."
+            )
         _clear_results(run)
         run.attempt += 1
         run.status = RunStatus.IN_PROGRESS
@@ -430,8 +427,6 @@ def run_progress(*, claim: Claim, fraction: float, message: str) -> bool:
 
 
 def _greatest(value: float):
-    from django.db.models.functions import Greatest
-
     return Greatest(F("progress"), value)
 
 

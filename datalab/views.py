@@ -208,8 +208,8 @@ class DataOperationViewSet(
         session = self._session()
         data = OperationInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        submission = services.operation_submit(session=session, user=request.user, **data.validated_data)
-        operation = self.get_queryset().get(pk=submission.operation.pk)
+        submitted = services.operation_submit(session=session, user=request.user, **data.validated_data)
+        operation = self.get_queryset().get(pk=submitted.pk)
         body = OperationSerializer(operation, context=self._context([operation])).data
         return Response(body, status=status.HTTP_201_CREATED)
 

@@ -3,7 +3,7 @@ in, and the registry that finds the operations once at start-up."""
 
 import importlib
 import pkgutil
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
@@ -217,6 +217,3 @@ def registry() -> Mapping[str, type[Operation]]:
 
 def get_operation(name: str) -> type[Operation] | None:
     return _REGISTRY.get(name)
-
-
-ProgressCallback = Callable[[float, str], None]

@@ -8,7 +8,7 @@ import os
 import re
 import shutil
 import tempfile
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from django.conf import settings
@@ -38,7 +38,6 @@ class Resolved:
     version: Version | None = None
     run: OperationRun | None = None
     index: int = 0
-    extra: dict = field(default_factory=dict)
 
     def canonical(self) -> dict:
         """The item's share of the dedupe key: its content, never its URLs or the front-end's labels."""

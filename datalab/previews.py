@@ -13,7 +13,7 @@ from datalab.operations.imaging import read_science
 from datalab.operations.products import render_previews
 from datalab.operations.resolve import archive_file
 from datalab.storage import product_storage
-from frames.models import Frame, Version
+from frames.models import Version
 
 SALT = "datalab.preview"
 SIZES = ("small", "large")
@@ -41,13 +41,6 @@ def preview_target(token: str) -> tuple[int, int | None, str] | None:
     if size not in SIZES or int(issued) + VALID_SECONDS < time.time():
         return None
     return int(version_id), user_id, size
-
-
-def visible_version(*, user, version_id: int) -> Version | None:
-    version = Version.objects.select_related("frame").filter(pk=version_id).first()
-    if version is None or not Frame.objects.visible_to(user).filter(pk=version.frame_id).exists():
-        return None
-    return version
 
 
 def preview_jpeg(*, version: Version, size: str) -> bytes:

@@ -3,8 +3,6 @@ signed local links of stored products."""
 
 import mimetypes
 
-from django.contrib.auth import get_user_model
-from django.contrib.auth.models import AnonymousUser
 from django.http import FileResponse, Http404, HttpResponse
 from drf_spectacular.utils import OpenApiResponse, PolymorphicProxySerializer, extend_schema
 from rest_framework import mixins, status, viewsets
@@ -37,6 +35,8 @@ from datalab.serializers import (
 )
 from datalab.storage import product_storage, read_link
 from datalab.throttling import AnalysisRateThrottle
+from frames.models import Version
+from frames.selectors import visible_stored_object
 
 
 def _first_message(data, path: str = "") -> str:
@@ -282,8 +282,7 @@ class FramePreviewView(APIView):
         if target is None:
             raise Http404()
         version_id, user_id, size = target
-        user = get_user_model().objects.filter(pk=user_id, is_active=True).first() if user_id else None
-        version = previews.visible_version(user=user or AnonymousUser(), version_id=version_id)
+        version = visible_stored_object(model=Version, object_id=version_id, user_id=user_id)
         if version is None:
             raise Http404()
         response = HttpResponse(previews.preview_jpeg(version=version, size=size), content_type="image/jpeg")

@@ -209,7 +209,13 @@ def downloadable_object(*, token: str) -> Version | Thumbnail | None:
     if issued + settings.DOWNLOAD_URL_EXPIRY_SECONDS < time.time():
         raise DownloadLinkExpired()
     model = {"v": Version, "t": Thumbnail}.get(kind)
-    obj = model.objects.select_related("frame").filter(pk=object_id).first() if model is not None else None
+    return visible_stored_object(model=model, object_id=object_id, user_id=user_id) if model is not None else None
+
+
+def visible_stored_object(*, model, object_id: int, user_id: int | None) -> Version | Thumbnail | None:
+    """A version or thumbnail by id, if the (active) user a link was issued to, or anyone when None, may see its
+    frame now: what every signed link to a stored file checks on use."""
+    obj = model.objects.select_related("frame").filter(pk=object_id).first()
     if obj is None:
         return None
     user = get_user_model().objects.filter(pk=user_id, is_active=True).first() if user_id else None

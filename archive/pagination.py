@@ -316,7 +316,8 @@ class ArchivePagination(BasePagination):
     def get_paginated_response_schema(self, schema):
         return {
             "type": "object",
-            "required": ["count", "results"],
+            # `count` and `count_estimated` are not part of a cursor page.
+            "required": ["next", "previous", "results"],
             "properties": {
                 "count": {"type": "integer"},
                 "next": {"type": "string", "nullable": True, "format": "uri"},

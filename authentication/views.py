@@ -39,8 +39,12 @@ class ObtainTokenView(APIView):
 
     throttle_classes: list = []  # the login throttles apply instead (checked before any backend runs)
     permission_classes = [AllowAny]
-    renderer_classes = [JSONRenderer]
+    renderer_classes = [JSONRenderer]  # a browser posting a login form gets the token as JSON too
     parser_classes = [JSONParser, FormParser, MultiPartParser]
+
+    def get_serializer(self, *args, **kwargs):
+        """The credentials' shape, for OPTIONS."""
+        return CredentialsSerializer(*args, **kwargs)
 
     @extend_schema(
         request=CredentialsSerializer,
@@ -103,6 +107,10 @@ class PortalUserPushView(APIView):
     permission_classes = [IsPortalServer]
     # The portal sends JSON without a JSON content type: the raw body is read, never DRF's parsers.
     parser_classes: list = []
+
+    def get_serializer(self, *args, **kwargs):
+        """The body's shape, for OPTIONS (the push itself reads the raw body)."""
+        return PortalProfilePushSerializer(*args, **kwargs)
 
     def check_permissions(self, request):
         # Before the key is compared: an address over its rate of refused keys learns nothing more about the key.

@@ -338,7 +338,7 @@ PAGE_STAGES = (
     ("page query and count", "archive/pagination.py", "paginate_queryset"),
     ("versions and links of the page (2 queries)", "frames/selectors.py", "attach_related"),
     ("download URLs (one signature a frame)", "frames/links.py", "version_url"),
-    ("footprints: GeoJSON made by PostGIS, parsed", "frames/serializers.py", "_area_geojson"),
+    ("footprints: GeoJSON made by PostGIS, parsed", "frames/representations.py", "area_geojson"),
     ("JSON rendering (orjson)", "archive/renderers.py", "render"),
 )
 PROFILED_PAGES = 30
@@ -361,7 +361,7 @@ def profile_page(path: str = "/frames/") -> dict:
     profiler.disable()
     stats = pstats.Stats(profiler)
     stages = [(label, profile_cumulative(stats, filename, name)) for label, filename, name in PAGE_STAGES]
-    representation = profile_cumulative(stats, "frames/serializers.py", "frame_representation")
+    representation = profile_cumulative(stats, "frames/representations.py", "frame_item")
     urls, footprints = stages[3][1], stages[4][1]
     stages.insert(5, ("the rest of each frame's representation", representation - urls - footprints))
     return {
@@ -377,7 +377,7 @@ def per_frame_costs() -> dict:
 
     from frames.links import DownloadLinks
     from frames.models import Frame, Version
-    from frames.serializers import _area_geojson
+    from frames.representations import area_geojson as _area_geojson
 
     version = Version.objects.select_related("frame").first()
     links = DownloadLinks(RequestFactory().get("/frames/", HTTP_HOST="127.0.0.1"))

@@ -12,9 +12,10 @@ from django.utils import timezone
 from rest_framework.exceptions import ValidationError
 
 from authentication.selectors import user_proposals
+from frames.columns import AGGREGATE_COLUMNS
 from frames.models import AggregateSnapshot, Frame, proprietary_q, public_q
 from frames.selectors import parse_public
-from frames.serializers import format_millis, parse_datetime_utc
+from frames.values import format_millis, parse_datetime_utc
 
 WRITER = "default"
 AGGREGATE_CACHE_KEY = "all_frames_aggregates"
@@ -45,15 +46,6 @@ AGGREGATE_FILTERS = (
 # A PostgreSQL advisory lock (not a cache key: the cache may be down) lets one caller build a missing aggregate.
 AGGREGATE_BUILD_LOCK_ID = 7_351_260_842
 AGGREGATE_BUILD_TIMEOUT_MS = 5000
-# Each list of an aggregate and the column it holds the distinct values of.
-AGGREGATE_COLUMNS = {
-    "sites": "site_id",
-    "telescopes": "telescope_id",
-    "filters": "primary_optical_element",
-    "instruments": "instrument_id",
-    "obstypes": "configuration_type",
-    "proposals": "proposal_id",
-}
 AGGREGATE_KEYS = tuple(AGGREGATE_COLUMNS)
 
 

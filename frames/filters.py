@@ -1,6 +1,5 @@
 """Query parameters of /frames/, /versions/ and /thumbnails/, as django-filter FilterSets."""
 
-import datetime
 import json
 import math
 
@@ -12,12 +11,12 @@ from django.contrib.gis.gdal import GDALException
 from django.contrib.gis.geos import GEOSException, GEOSGeometry, Point
 from django.db.models import BooleanField, F, Func, Value
 from django.utils.datastructures import MultiValueDict
-from django_filters.fields import IsoDateTimeField
 
 from archive import configdb
 from archive.params import parse_flag
+from frames.columns import FRAME_FIELDS
 from frames.models import Frame, Thumbnail, Version, thumbnail_size_choices
-from frames.values import normalise_longitude
+from frames.values import normalise_longitude, parse_datetime_utc
 
 # PostGIS measures geography distances on a sphere of this radius (metres) when use_spheroid is false.
 SPHERE_RADIUS_M = 6371008.771415
@@ -184,15 +183,19 @@ class FlagFilter(django_filters.Filter):
     field_class = FlagField
 
 
-class UTCDateTimeField(IsoDateTimeField):
-    """An ISO 8601 date and time, held in UTC; one whose zone puts it outside the calendar (year 1 or 9999 with an
-    offset) is a clear 400, not a failure deep in the database adapter."""
+class UTCDateTimeField(forms.DateTimeField):
+    """An ISO 8601 date and time (frames.values.parse_datetime_utc, as the ingest reads them), held in UTC; one whose
+    zone puts it outside the calendar (year 1 or 9999 with an offset) is a clear 400, not a failure deep in the
+    database adapter."""
 
     def to_python(self, value):
+        if value in self.empty_values:
+            return None
         try:
-            result = super().to_python(value)
-            return result.astimezone(datetime.UTC) if result is not None else None
-        except (OverflowError, ValueError):
+            return parse_datetime_utc(value)
+        except ValueError:
+            raise forms.ValidationError(self.error_messages["invalid"], code="invalid") from None
+        except OverflowError:
             raise forms.ValidationError(f"{value!r} is outside the dates the archive can represent.") from None
 
 
@@ -242,24 +245,6 @@ class FrameFilterSet(django_filters.FilterSet):
     empty_target_name = django_filters.CharFilter(method="filter_empty_target_name")
     EXPTIME = django_filters.NumberFilter(field_name="exposure_time", lookup_expr="gte")
     exposure_time = django_filters.NumberFilter(field_name="exposure_time", lookup_expr="gte")
-    OBSTYPE = AnyOfFilter(field_name="configuration_type")
-    configuration_type = AnyOfFilter(field_name="configuration_type")
-    PROPID = AnyOfFilter(field_name="proposal_id")
-    proposal_id = AnyOfFilter(field_name="proposal_id")
-    INSTRUME = AnyOfFilter(field_name="instrument_id")
-    instrument_id = AnyOfFilter(field_name="instrument_id")
-    SITEID = AnyOfFilter(field_name="site_id")
-    site_id = AnyOfFilter(field_name="site_id")
-    TELID = AnyOfFilter(field_name="telescope_id")
-    telescope_id = AnyOfFilter(field_name="telescope_id")
-    FILTER = AnyOfFilter(field_name="primary_optical_element")
-    primary_optical_element = AnyOfFilter(field_name="primary_optical_element")
-    BLKUID = AnyOfFilter(field_name="observation_id", base_field_class=IntegerValueField)
-    observation_id = AnyOfFilter(field_name="observation_id", base_field_class=IntegerValueField)
-    REQNUM = AnyOfFilter(field_name="request_id", base_field_class=IntegerValueField)
-    request_id = AnyOfFilter(field_name="request_id", base_field_class=IntegerValueField)
-    RLEVEL = AnyOfFilter(field_name="reduction_level", base_field_class=IntegerValueField)
-    reduction_level = AnyOfFilter(field_name="reduction_level", base_field_class=IntegerValueField)
     exclude_OBSTYPE = ConfigurationTypesFilter(exclude_values=True)
     exclude_configuration_type = ConfigurationTypesFilter(exclude_values=True)
     include_configuration_type = ConfigurationTypesFilter()
@@ -330,6 +315,22 @@ class FrameFilterSet(django_filters.FilterSet):
         if data.get("radius") is not None:
             queryset = queryset.filter(cone_condition(float(data["ra"]), float(data["dec"]), float(data["radius"])))
         return queryset
+
+
+def _exact_filters() -> dict[str, AnyOfFilter]:
+    """Identifiers and integers of the field table, matched exactly under their names and their FITS keywords."""
+    filters = {}
+    for field in FRAME_FIELDS:
+        if field.kind in ("identifier", "integer"):
+            base = IntegerValueField if field.kind == "integer" else forms.CharField
+            for name in (field.name, field.legacy):
+                filters[name] = AnyOfFilter(field_name=field.name, base_field_class=base)
+    return filters
+
+
+# Added after the class is made: FilterSet collects its filters from class attributes, and these come from a table.
+FrameFilterSet.declared_filters.update(_exact_filters())
+FrameFilterSet.base_filters.update(_exact_filters())
 
 
 class VersionFilterSet(django_filters.FilterSet):

@@ -16,6 +16,7 @@ from archive import portal
 from archive.exceptions import Conflict
 from archive.filestore import FileStoreUnavailable, get_filestore
 from frames import fitsmeta, services
+from frames.columns import FRAME_FIELDS
 from frames.models import Frame, Version
 from frames.paths import store_path
 from frames.serializers import ONLY_FITS_FILES, FrameIngestSerializer
@@ -30,7 +31,7 @@ STORE_UNREACHABLE = "The file store cannot be reached; nothing was archived."
 FITS_CONTENT_TYPE = "image/fits"
 MD5_CHUNK_BYTES = 1024 * 1024
 # Body fields whose errors are named by the keyword they were read from; the basename comes from the file's name.
-ERROR_NAMES = {field: keyword for field, (keyword, _) in fitsmeta.FIELD_KEYWORDS.items()} | {"basename": "file"}
+ERROR_NAMES = {field.name: field.keyword for field in FRAME_FIELDS} | {"basename": "file"}
 
 
 class FileAlreadyArchived(Conflict):

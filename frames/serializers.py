@@ -1,273 +1,24 @@
-"""Shapes of frames: input validation of ingest bodies, and the JSON representations (docs/frames.md)."""
+"""What the frames API accepts: the ingester's frame and thumbnail bodies, a FITS upload and a zip request
+(docs/frames.md). The shapes it answers with are in frames/representations.py."""
 
-import datetime
-import json
-import math
 import re
-from decimal import Decimal, InvalidOperation
 
-import orjson
 from django.conf import settings
-from django.contrib.gis.geos import GEOSException, GEOSGeometry
-from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from archive import configdb
-from frames.models import Frame
-from frames.values import normalise_longitude
+from frames.fields import (
+    ConfigurationTypeField,
+    DayField,
+    FootprintField,
+    LenientFloatField,
+    LenientIntegerField,
+    NullAsBlankCharField,
+    UTCDateTimeField,
+    validate_basename,
+)
+from frames.fitsmeta import is_fits_filename
 
-CONTROL_CHARS = re.compile(r"[\x00-\x1f\x7f]")
 MD5_RE = re.compile(r"^[0-9a-fA-F]{32}$")
-YYYYMMDD_RE = re.compile(r"^(\d{4})(\d{2})(\d{2})$")
-ISO_DATETIME_RE = re.compile(
-    r"^(?P<date>\d{4}-\d{2}-\d{2})(?:[T ](?P<h>\d{2}):(?P<m>\d{2})(?::(?P<s>\d{2})(?:\.(?P<f>\d{1,9}))?)?)?"
-    r"\s*(?P<tz>Z|[+-]\d{2}:?\d{2})?$"
-)
-
-# --- value parsing shared by ingest and filters -----------------------------------------------------------------------
-
-
-def parse_datetime_utc(value) -> datetime.datetime:
-    """ISO 8601 with `T` or a space, optional seconds, fraction and zone; naive values are UTC."""
-    if not isinstance(value, str):
-        raise ValueError("not a string")
-    match = ISO_DATETIME_RE.match(value.strip())
-    if not match:
-        raise ValueError("not an ISO 8601 date/time")
-    date = datetime.date.fromisoformat(match["date"])
-    fraction = (match["f"] or "0")[:6].ljust(6, "0")
-    result = datetime.datetime(
-        date.year,
-        date.month,
-        date.day,
-        int(match["h"] or 0),
-        int(match["m"] or 0),
-        int(match["s"] or 0),
-        int(fraction),
-    )
-    tz = match["tz"]
-    if tz and tz != "Z":
-        sign = 1 if tz[0] == "+" else -1
-        digits = tz[1:].replace(":", "")
-        offset = datetime.timedelta(hours=int(digits[:2]), minutes=int(digits[2:]))
-        return result.replace(tzinfo=datetime.timezone(sign * offset)).astimezone(datetime.UTC)
-    return result.replace(tzinfo=datetime.UTC)
-
-
-def parse_day(value) -> datetime.date:
-    """`YYYY-MM-DD` or `YYYYMMDD`."""
-    if not isinstance(value, str):
-        raise ValueError("not a string")
-    value = value.strip()
-    match = YYYYMMDD_RE.match(value)
-    if match:
-        return datetime.date(int(match[1]), int(match[2]), int(match[3]))
-    return datetime.date.fromisoformat(value)
-
-
-def parse_integer(value) -> int:
-    """An integer, or a numeric string such as "0000296263" or "296263.0"."""
-    if isinstance(value, bool):
-        raise ValueError("a boolean is not an integer")
-    if isinstance(value, int):
-        return value
-    if isinstance(value, float):
-        if not value.is_integer():
-            raise ValueError("not a whole number")
-        return int(value)
-    if isinstance(value, str):
-        try:
-            number = Decimal(value.strip())
-        except InvalidOperation:
-            raise ValueError("not a number") from None
-        if not number.is_finite() or number != number.to_integral_value():
-            raise ValueError("not a whole number")
-        return int(number)
-    raise ValueError("not a number")
-
-
-def format_datetime(value: datetime.datetime | None) -> str | None:
-    """ISO 8601 UTC with `Z`; microseconds only when non-zero."""
-    if value is None:
-        return None
-    return value.astimezone(datetime.UTC).replace(tzinfo=None).isoformat() + "Z"
-
-
-def format_millis(value: datetime.datetime) -> str:
-    """`YYYY-MM-DDTHH:MM:SS.mmmZ`, the aggregates' `generated_at`."""
-    value = value.astimezone(datetime.UTC)
-    return value.strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}Z"
-
-
-def format_date(value: datetime.date | None) -> str | None:
-    return value.isoformat() if value is not None else None
-
-
-# --- input fields -----------------------------------------------------------------------------------------------------
-
-
-@extend_schema_field(OpenApiTypes.DATETIME)
-class UTCDateTimeField(serializers.Field):
-    default_error_messages = {"invalid": "Datetime has wrong format. Use ISO 8601, e.g. 2015-02-19T13:56:05.261Z."}
-
-    def to_internal_value(self, data):
-        try:
-            return parse_datetime_utc(data)
-        except (ValueError, OverflowError):
-            self.fail("invalid")
-
-    def to_representation(self, value):
-        return format_datetime(value)
-
-
-@extend_schema_field(OpenApiTypes.DATE)
-class DayField(serializers.Field):
-    default_error_messages = {"invalid": "Date has wrong format. Use YYYY-MM-DD or YYYYMMDD."}
-
-    def to_internal_value(self, data):
-        try:
-            return parse_day(data)
-        except (ValueError, OverflowError):
-            self.fail("invalid")
-
-    def to_representation(self, value):
-        return format_date(value)
-
-
-@extend_schema_field(OpenApiTypes.INT)
-class LenientIntegerField(serializers.Field):
-    """An integer given as a number or a numeric string; `null`, `""` become None when allowed."""
-
-    default_error_messages = {"invalid": "A valid integer is required."}
-
-    def __init__(self, *, min_value: int | None = None, max_value: int | None = None, **kwargs):
-        self.min_value = min_value
-        self.max_value = max_value
-        super().__init__(**kwargs)
-
-    def validate_empty_values(self, data):
-        if data == "" and self.allow_null:
-            return (True, None)
-        return super().validate_empty_values(data)
-
-    def to_internal_value(self, data):
-        try:
-            number = parse_integer(data)
-        except ValueError:
-            self.fail("invalid")
-        if self.min_value is not None and number < self.min_value:
-            raise serializers.ValidationError(f"Ensure this value is greater than or equal to {self.min_value}.")
-        if self.max_value is not None and number > self.max_value:
-            raise serializers.ValidationError(f"Ensure this value is less than or equal to {self.max_value}.")
-        return number
-
-    def to_representation(self, value):
-        return value
-
-
-class LenientFloatField(serializers.FloatField):
-    def validate_empty_values(self, data):
-        if data == "" and self.allow_null:
-            return (True, None)
-        return super().validate_empty_values(data)
-
-    def to_internal_value(self, data):
-        value = super().to_internal_value(data)
-        if not math.isfinite(value):
-            self.fail("invalid")
-        return value
-
-
-class NullAsBlankCharField(serializers.CharField):
-    """A string where `null` means the empty string, as the ingester sends missing headers."""
-
-    def __init__(self, **kwargs):
-        kwargs.setdefault("allow_blank", True)
-        kwargs.setdefault("required", False)
-        kwargs.setdefault("trim_whitespace", False)
-        super().__init__(**kwargs)
-
-    def validate_empty_values(self, data):
-        if data is None:
-            return (True, "")
-        return super().validate_empty_values(data)
-
-
-@extend_schema_field(
-    {
-        "type": "object",
-        "nullable": True,
-        "description": "GeoJSON Polygon, positions [RA, Dec] in degrees",
-        "properties": {
-            "type": {"type": "string", "enum": ["Polygon"]},
-            "coordinates": {
-                "type": "array",
-                "items": {"type": "array", "items": {"type": "array", "items": {"type": "number"}}},
-            },
-        },
-    }
-)
-class FootprintField(serializers.Field):
-    """A GeoJSON Polygon in RA/Dec degrees; validated, and kept as posted for the echo of the response."""
-
-    def to_internal_value(self, data):
-        try:
-            return validate_polygon(data)
-        except ValueError as exc:
-            raise serializers.ValidationError(f"Invalid polygon: {exc}") from None
-
-    def to_representation(self, value):
-        return value
-
-
-def validate_polygon(data) -> dict:
-    if not isinstance(data, dict) or data.get("type") != "Polygon":
-        raise ValueError('a GeoJSON object of type "Polygon" is required.')
-    rings = data.get("coordinates")
-    if not isinstance(rings, list) or not rings:
-        raise ValueError("coordinates must be a list of linear rings.")
-    for ring in rings:
-        if not isinstance(ring, list) or len(ring) < 4:
-            raise ValueError("each ring needs at least 4 positions.")
-        for position in ring:
-            if (
-                not isinstance(position, list | tuple)
-                or len(position) < 2
-                or not all(isinstance(c, int | float) and not isinstance(c, bool) for c in position[:2])
-            ):
-                raise ValueError("each position must be [ra, dec] in degrees.")
-            ra, dec = position[0], position[1]
-            if not (math.isfinite(ra) and math.isfinite(dec)):
-                raise ValueError("coordinates must be finite numbers.")
-            if not -180 <= ra <= 360:
-                raise ValueError(f"RA {ra} is outside [-180, 360].")
-            if not -90 <= dec <= 90:
-                raise ValueError(f"Dec {dec} is outside [-90, 90].")
-        if list(ring[0][:2]) != list(ring[-1][:2]):
-            raise ValueError("each ring must be closed (its first and last positions equal).")
-    return {"type": "Polygon", "coordinates": [[[p[0], p[1]] for p in ring] for ring in rings]}
-
-
-def footprint_geometry(polygon: dict | None) -> GEOSGeometry | None:
-    """The stored geography of a validated footprint: longitudes normalised to [-180, 180]."""
-    if polygon is None:
-        return None
-    stored = {
-        "type": "Polygon",
-        "coordinates": [[[normalise_longitude(ra), dec] for ra, dec in ring] for ring in polygon["coordinates"]],
-    }
-    try:
-        geometry = GEOSGeometry(json.dumps(stored), srid=4326)
-    except (GEOSException, ValueError) as exc:
-        raise serializers.ValidationError({"area": [f"Invalid polygon: {exc}"]}) from None
-    return geometry
-
-
-def validate_basename(value: str) -> str:
-    if "/" in value or "\\" in value or CONTROL_CHARS.search(value):
-        raise serializers.ValidationError("A basename may not contain '/', '\\' or control characters.")
-    return value
 
 
 class VersionInputSerializer(serializers.Serializer):
@@ -283,16 +34,6 @@ class VersionInputSerializer(serializers.Serializer):
     def validate_extension(self, value: str) -> str:
         if value and (not value.startswith(".") or "/" in value or "\\" in value):
             raise serializers.ValidationError("An extension is empty or starts with '.', without '/'.")
-        return value
-
-
-class ConfigurationTypeField(serializers.CharField):
-    def to_internal_value(self, data):
-        value = super().to_internal_value(data)
-        if value == "" and self.allow_blank:
-            return value
-        if value not in configdb.configuration_types():
-            raise serializers.ValidationError(f'"{value}" is not a valid choice.')
         return value
 
 
@@ -385,8 +126,6 @@ class FrameUploadSerializer(serializers.Serializer):
     )
 
     def validate_file(self, value):
-        from frames.fitsmeta import is_fits_filename
-
         if not is_fits_filename(value.name):
             raise serializers.ValidationError(ONLY_FITS_FILES)
         return value
@@ -400,118 +139,6 @@ class FrameUploadSerializer(serializers.Serializer):
             if isinstance(item, dict | list):
                 raise serializers.ValidationError(f"The value of {keyword} must be a string, number, boolean or null.")
         return value
-
-
-# --- output representations ---------------------------------------------------------------------------------------
-
-LEGACY_KEYS = (
-    ("DATE_OBS", "observation_date"),
-    ("DAY_OBS", "observation_day"),
-    ("PROPID", "proposal_id"),
-    ("INSTRUME", "instrument_id"),
-    ("OBJECT", "target_name"),
-    ("RLEVEL", "reduction_level"),
-    ("SITEID", "site_id"),
-    ("TELID", "telescope_id"),
-    ("EXPTIME", "exposure_time"),
-    ("FILTER", "primary_optical_element"),
-    ("L1PUBDAT", "public_date"),
-    ("OBSTYPE", "configuration_type"),
-    ("BLKUID", "observation_id"),
-    ("REQNUM", "request_id"),
-)
-
-
-def _area_geojson(frame: Frame) -> dict | None:
-    if hasattr(frame, "area_geojson"):  # made by the database (FrameQuerySet.with_geojson)
-        return orjson.loads(frame.area_geojson) if frame.area_geojson else None
-    if frame.area is None:
-        return None
-    return orjson.loads(frame.area.geojson)
-
-
-def _frame_fields(frame: Frame) -> dict:
-    return {
-        "observation_date": format_datetime(frame.observation_date),
-        "observation_day": format_date(frame.observation_day),
-        "proposal_id": frame.proposal_id,
-        "instrument_id": frame.instrument_id,
-        "target_name": frame.target_name,
-        "reduction_level": frame.reduction_level,
-        "site_id": frame.site_id,
-        "telescope_id": frame.telescope_id,
-        "exposure_time": frame.exposure_time,
-        "primary_optical_element": frame.primary_optical_element,
-        "public_date": format_datetime(frame.public_date),
-        "configuration_type": frame.configuration_type,
-        "observation_id": frame.observation_id,
-        "request_id": frame.request_id,
-    }
-
-
-def version_representation(version, url: str) -> dict:
-    return {
-        "id": version.id,
-        "key": version.key,
-        "md5": version.md5,
-        "extension": version.extension,
-        "url": url,
-        "created": format_datetime(version.created),
-    }
-
-
-def _versions_and_url(frame: Frame, links) -> tuple[list[dict], str | None, str | None]:
-    versions = [version_representation(v, links.version_url(frame, v)) for v in frame.prefetched_versions]
-    if versions:
-        current = frame.prefetched_versions[0]
-        return versions, versions[0]["url"], f"{frame.basename}{current.extension}"
-    return versions, None, None
-
-
-def frame_representation(frame: Frame, links, *, include_related: bool = True, include_thumbnails: bool = False):
-    """The list and detail item: built by hand from prefetched rows, not per-field DRF machinery."""
-    fields = _frame_fields(frame)
-    version_set, url, filename = _versions_and_url(frame, links)
-    data = {"id": frame.id, "basename": frame.basename, **fields, "version_set": version_set}
-    data["url"] = url
-    data["filename"] = filename
-    for legacy, name in LEGACY_KEYS:
-        data[legacy] = fields[name]
-    area = _area_geojson(frame)
-    if area is not None:
-        data["area"] = area
-    if include_related:
-        data["related_frames"] = frame.prefetched_related_ids
-    if include_thumbnails:
-        data["thumbnails"] = [thumbnail_representation(t, links) for t in frame.prefetched_thumbnails]
-    return data
-
-
-def frame_record(frame: Frame, links, *, area=Ellipsis) -> dict:
-    """The record shape: ingest responses, related items, a thumbnail's frame."""
-    version_set, url, filename = _versions_and_url(frame, links)
-    return {
-        "id": frame.id,
-        "basename": frame.basename,
-        "area": _area_geojson(frame) if area is Ellipsis else area,
-        "related_frames": frame.prefetched_related_ids,
-        "version_set": version_set,
-        "filename": filename,
-        "url": url,
-        **_frame_fields(frame),
-    }
-
-
-def thumbnail_representation(thumbnail, links) -> dict:
-    return {
-        "id": thumbnail.id,
-        "frame": thumbnail.frame_id,
-        "size": thumbnail.size,
-        "basename": thumbnail.basename,
-        "extension": thumbnail.extension,
-        "key": thumbnail.key,
-        "url": links.thumbnail_url(thumbnail),
-    }
 
 
 # --- zip downloads --------------------------------------------------------------------------------------------------

@@ -11,11 +11,12 @@ from rest_framework.exceptions import ValidationError
 from archive.exceptions import ServiceUnavailable
 from archive.filestore import FileStoreNotFound, FileStoreUnavailable, get_filestore
 from frames.aggregates import aggregates_note_frame
+from frames.columns import FRAME_FIELDS
+from frames.fields import footprint_geometry
 from frames.models import Frame, Version
 from frames.notifications import outbox_publish_later, write_notification
 from frames.paths import store_path
 from frames.selectors import VersionRow
-from frames.serializers import footprint_geometry
 
 logger = logging.getLogger(__name__)
 
@@ -24,23 +25,7 @@ MAX_ATTEMPTS = 3
 RETRYABLE_PGCODES = {"40P01", "40001"}  # deadlock detected, serialization failure
 
 # Columns the ingest body may set, with the value a new row gets when the body leaves one out.
-FRAME_DEFAULTS = {
-    "observation_date": None,
-    "observation_day": None,
-    "proposal_id": "",
-    "instrument_id": "",
-    "target_name": "",
-    "site_id": "",
-    "telescope_id": "",
-    "primary_optical_element": "",
-    "configuration_type": "",
-    "reduction_level": 0,
-    "exposure_time": None,
-    "public_date": None,
-    "observation_id": None,
-    "request_id": None,
-    "area": None,
-}
+FRAME_DEFAULTS = {field.name: field.default for field in FRAME_FIELDS} | {"area": None}
 
 
 # File store look-ups at once when a zip needs the sizes of versions archived without one.
@@ -71,7 +56,12 @@ def _frame_values(data: dict) -> dict:
 
 PATH_COLUMNS = ("site_id", "instrument_id", "observation_day", "reduction_level", "configuration_type")
 # What the frame's insert or upsert returns: the columns of the record shape, object paths' among them.
-RECORD_COLUMNS = ("id", "basename", *(name for name in FRAME_DEFAULTS if name != "area"))
+# In the model's field order, which Frame.from_db expects.
+RECORD_COLUMNS = tuple(
+    field.attname
+    for field in Frame._meta.concrete_fields
+    if field.attname in ("id", "basename") or (field.attname in FRAME_DEFAULTS and field.attname != "area")
+)
 
 
 def _upsert_frame(cursor, *, basename: str, values: dict, only_fill_placeholder: bool = False) -> tuple[dict, bool]:

@@ -3,7 +3,7 @@
 from django.urls import path
 from rest_framework.routers import DefaultRouter
 
-from frames import views
+from frames import fileviews, views
 
 app_name = "frames"
 
@@ -13,8 +13,8 @@ router.register("versions", views.VersionViewSet, basename="version")
 router.register("thumbnails", views.ThumbnailViewSet, basename="thumbnail")
 
 urlpatterns = [
-    path("download/<str:token>/<str:filename>", views.LocalDownloadView.as_view(), name="download"),
-    path("frame-funpack/<str:pk>/funpack/", views.FunpackView.as_view(), name="funpack"),
-    path("frame-catalog/<str:pk>/catalog/", views.CatalogView.as_view(), name="catalog"),
+    path("download/<str:token>/<str:filename>", fileviews.LocalDownloadView.as_view(), name="download"),
+    path("frame-funpack/<str:pk>/funpack/", fileviews.FunpackView.as_view(), name="funpack"),
+    path("frame-catalog/<str:pk>/catalog/", fileviews.CatalogView.as_view(), name="catalog"),
     *router.urls,
 ]

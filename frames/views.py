@@ -1,14 +1,15 @@
-"""HTTP views of the frames app: thin wrappers around selectors, services and the shapes of serializers.py."""
+"""The frames API's viewsets: frames (search, one frame, headers, related, aggregate, ingest, upload, zip), versions
+and thumbnails. Thin: selectors read, services write, serializers describe what comes in and representations what
+goes out. Views that answer with a file's bytes are in fileviews.py."""
 
 import hashlib
-import itertools
 import json
 import logging
-import re
+from functools import cached_property
 
 from django.conf import settings
 from django.core.files.uploadhandler import TemporaryFileUploadHandler
-from django.http import Http404, HttpResponse, StreamingHttpResponse
+from django.http import StreamingHttpResponse
 from django.utils.cache import patch_cache_control, patch_vary_headers
 from django.utils.http import content_disposition_header
 from drf_spectacular.types import OpenApiTypes
@@ -16,34 +17,40 @@ from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_sche
 from kombu.exceptions import KombuError
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
-from rest_framework.exceptions import NotFound, ParseError, PermissionDenied, ValidationError
+from rest_framework.exceptions import NotFound, ParseError, ValidationError
 from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.permissions import AllowAny, IsAdminUser
 from rest_framework.response import Response
-from rest_framework.views import APIView
 
 from archive.exceptions import PayloadTooLarge, ServiceUnavailable
-from archive.filestore import FileStoreNotFound, FileStoreUnavailable, get_filestore
 from archive.pagination import ArchivePagination
 from archive.params import parse_flag
 from archive.zipstream import stream_zip
 from authentication.backends import zip_authentication_classes
 from authentication.selectors import user_proposals
-from frames import aggregates, deletion, downloads, fitsingest, fitsops, selectors, services
+from frames import aggregates, deletion, downloads, fitsingest, selectors, services
 from frames.links import DownloadLinks
 from frames.models import Frame, Thumbnail, Version
+from frames.representations import (
+    AggregateSerializer,
+    ConflictSerializer,
+    DryRunSerializer,
+    FrameHeadersSerializer,
+    FrameRecordSerializer,
+    FrameSerializer,
+    ThumbnailCreatedSerializer,
+    ThumbnailSerializer,
+    VersionSerializer,
+    frame_record,
+)
 from frames.serializers import (
     FrameIngestSerializer,
     FrameUploadSerializer,
     ThumbnailIngestSerializer,
     ZipRequestSerializer,
-    frame_record,
-    frame_representation,
-    parse_datetime_utc,
-    thumbnail_representation,
-    version_representation,
 )
 from frames.tasks import cache_aggregates
+from frames.values import parse_datetime_utc
 
 logger = logging.getLogger(__name__)
 
@@ -136,8 +143,32 @@ class VaryOnCredentials:
         return response
 
 
+class ActionByMethod:
+    """The action a request stands for. DRF names every OPTIONS request's action "metadata", also while it asks for
+    the serializer of a POST clone of it: that clone is described with the serializer and permissions of the POST."""
+
+    @property
+    def current_action(self) -> str | None:
+        if self.action == "metadata" and self.request is not None:
+            return self.action_map.get(self.request.method.lower(), self.action)
+        return self.action
+
+
+class WithDownloadLinks:
+    """Gives the representations the request's download links (made once per request) through their context."""
+
+    @cached_property
+    def links(self) -> DownloadLinks:
+        return DownloadLinks(self.request)
+
+    def get_serializer_context(self):
+        return {**super().get_serializer_context(), "links": self.links}
+
+
 class FrameViewSet(
     VaryOnCredentials,
+    ActionByMethod,
+    WithDownloadLinks,
     mixins.ListModelMixin,
     mixins.RetrieveModelMixin,
     mixins.DestroyModelMixin,
@@ -149,11 +180,51 @@ class FrameViewSet(
     pagination_class = ArchivePagination
     filter_backends: list = []
     parser_classes = [LenientJSONParser, FormParser, MultiPartParser]
+    # What each action reads (request bodies) or, for reads, answers with.
+    serializer_classes = {
+        "create": FrameIngestSerializer,
+        "upload": FrameUploadSerializer,
+        "zip": ZipRequestSerializer,
+        "headers": FrameHeadersSerializer,
+        "related": FrameRecordSerializer,
+        "aggregate": AggregateSerializer,
+    }
 
     def get_permissions(self):
-        if self.action in ("create", "destroy", "upload"):
+        if self.current_action in ("create", "destroy", "upload"):
             return [IsSuperuser()]
         return [AllowAny()]
+
+    def get_serializer_class(self):
+        return self.serializer_classes.get(self.current_action, FrameSerializer)
+
+    def get_serializer_context(self):
+        context = super().get_serializer_context()
+        if self.action in ("list", "retrieve"):
+            context["include_related"] = _flag(self.request, "include_related_frames", True)
+            context["include_thumbnails"] = _flag(self.request, "include_thumbnails", False)
+        return context
+
+    def get_queryset(self):
+        return selectors.frame_list(user=self.request.user, params=self.request.query_params)
+
+    def paginate_queryset(self, queryset):
+        page = super().paginate_queryset(queryset)
+        context = self.get_serializer_context()
+        selectors.attach_related(page, related=context["include_related"], thumbnails=context["include_thumbnails"])
+        return page
+
+    def get_object(self):
+        context = self.get_serializer_context()
+        frame = selectors.frame_get(
+            user=self.request.user,
+            frame_id=self._frame_id(),
+            related=context["include_related"],
+            thumbnails=context["include_thumbnails"],
+        )
+        if frame is None:
+            raise NotFound()
+        return frame
 
     def initial(self, request, *args, **kwargs):
         # Before authentication: a session's CSRF check would otherwise read the whole body first.
@@ -214,57 +285,38 @@ class FrameViewSet(
             OpenApiParameter("include_thumbnails", OpenApiTypes.BOOL),
         ],
         operation_id="frames_list",
-        responses={200: OpenApiTypes.OBJECT},
     )
     def list(self, request, *args, **kwargs):
-        queryset = selectors.frame_list(user=request.user, params=request.query_params)
-        page = self.paginate_queryset(queryset)
-        include_related = _flag(request, "include_related_frames", True)
-        include_thumbnails = _flag(request, "include_thumbnails", False)
-        selectors.attach_related(page, related=include_related, thumbnails=include_thumbnails)
-        links = DownloadLinks(request)
-        data = [
-            frame_representation(frame, links, include_related=include_related, include_thumbnails=include_thumbnails)
-            for frame in page
-        ]
-        return self.get_paginated_response(data)
+        return super().list(request, *args, **kwargs)
 
-    @extend_schema(responses={200: OpenApiTypes.OBJECT})
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("include_related_frames", OpenApiTypes.BOOL),
+            OpenApiParameter("include_thumbnails", OpenApiTypes.BOOL),
+        ]
+    )
     def retrieve(self, request, *args, **kwargs):
-        include_related = _flag(request, "include_related_frames", True)
-        include_thumbnails = _flag(request, "include_thumbnails", False)
-        frame = selectors.frame_get(
-            user=request.user, frame_id=self._frame_id(), related=include_related, thumbnails=include_thumbnails
-        )
-        if frame is None:
-            raise NotFound()
-        data = frame_representation(
-            frame, DownloadLinks(request), include_related=include_related, include_thumbnails=include_thumbnails
-        )
-        return Response(data)
+        return super().retrieve(request, *args, **kwargs)
 
     def _frame_id(self) -> int:
         return id_or_404(self.kwargs["pk"])
 
-    @extend_schema(responses={200: OpenApiTypes.OBJECT})
     @action(detail=True, methods=["get"])
     def headers(self, request, pk=None):
         data = selectors.frame_headers(user=request.user, frame_id=self._frame_id())
         if data is None:
             raise NotFound()
-        return Response({"data": data})
+        return Response(self.get_serializer({"data": data}).data)
 
-    @extend_schema(responses={200: OpenApiTypes.OBJECT})
-    @action(detail=True, methods=["get"])
+    @extend_schema(responses={200: FrameRecordSerializer(many=True)})
+    @action(detail=True, methods=["get"], pagination_class=None)
     def related(self, request, pk=None):
         frames = selectors.frame_related(user=request.user, frame_id=self._frame_id())
         if frames is None:
             raise NotFound()
-        links = DownloadLinks(request)
-        return Response([frame_record(frame, links) for frame in frames])
+        return Response(self.get_serializer(frames, many=True).data)
 
-    @extend_schema(responses={200: OpenApiTypes.OBJECT})
-    @action(detail=False, methods=["get"])
+    @action(detail=False, methods=["get"], pagination_class=None)
     def aggregate(self, request):
         params = request.query_params
         if aggregates.is_filtered_aggregate(params):
@@ -294,13 +346,17 @@ class FrameViewSet(
         return response
 
     # --- ingest -------------------------------------------------------------------------------------------------
-    @extend_schema(request=FrameIngestSerializer, responses={201: OpenApiTypes.OBJECT})
+    @extend_schema(request=FrameIngestSerializer, responses={201: FrameRecordSerializer})
     def create(self, request, *args, **kwargs):
-        serializer = FrameIngestSerializer(data=request.data)
+        serializer = self.get_serializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         result = services.frame_ingest(data=serializer.validated_data)
-        record = frame_record(result.frame, DownloadLinks(request), area=serializer.validated_data.get("area"))
-        return Response(record, status=status.HTTP_201_CREATED)
+        return Response(self._record(result.frame, area=serializer.validated_data.get("area")), status=201)
+
+    def _record(self, frame: Frame, **overrides) -> dict:
+        """The record shape of a frame just written; `area` echoes the footprint as it was posted."""
+        context = {**self.get_serializer_context(), "record_overrides": overrides}
+        return FrameRecordSerializer(frame, context=context).data
 
     @extend_schema(request=ZipRequestSerializer, responses={(200, "application/zip"): OpenApiTypes.BINARY})
     @action(
@@ -313,7 +369,7 @@ class FrameViewSet(
     )
     def zip(self, request):
         """A zip of the frames' current files, streamed as it is built."""
-        serializer = ZipRequestSerializer(data=request.data)
+        serializer = self.get_serializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         options = serializer.validated_data
         frames = selectors.zip_frames(user=request.user, frame_ids=options["frame_ids"])
@@ -343,10 +399,10 @@ class FrameViewSet(
     @extend_schema(
         request={"multipart/form-data": FrameUploadSerializer},
         responses={
-            201: OpenApiResponse(OpenApiTypes.OBJECT, description="The archived frame (record shape)"),
-            200: OpenApiResponse(OpenApiTypes.OBJECT, description="dry_run: {record, store_path}; nothing stored"),
+            201: OpenApiResponse(FrameRecordSerializer, description="The archived frame (record shape)"),
+            200: OpenApiResponse(DryRunSerializer, description="dry_run: nothing stored"),
             400: OpenApiResponse(OpenApiTypes.OBJECT, description="Not FITS, wrong name, or a keyword named"),
-            409: OpenApiResponse(OpenApiTypes.OBJECT, description="Already archived: {detail, frame}"),
+            409: OpenApiResponse(ConflictSerializer, description="Already archived"),
             413: OpenApiResponse(OpenApiTypes.OBJECT, description="Larger than FRAME_UPLOAD_MAX_BYTES"),
             503: OpenApiResponse(OpenApiTypes.OBJECT, description="File store or observation portal unreachable"),
         },
@@ -355,7 +411,7 @@ class FrameViewSet(
     )
     @action(detail=False, methods=["post"], parser_classes=[MultiPartParser])
     def upload(self, request):
-        serializer = FrameUploadSerializer(data=request.data)
+        serializer = self.get_serializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         upload = serializer.validated_data["file"]
         result = fitsingest.fits_ingest(
@@ -367,9 +423,8 @@ class FrameViewSet(
             dry_run=serializer.validated_data["dry_run"],
         )
         if result.frame_id is None:
-            return Response({"record": result.body, "store_path": result.store_path})
-        record = frame_record(result.frame, DownloadLinks(request), area=result.body["area"])
-        return Response(record, status=status.HTTP_201_CREATED)
+            return Response(DryRunSerializer({"record": result.body, "store_path": result.store_path}).data)
+        return Response(self._record(result.frame, area=result.body["area"]), status=status.HTTP_201_CREATED)
 
 
 def _logged_stream(chunks, name: str):
@@ -381,10 +436,11 @@ def _logged_stream(chunks, name: str):
         raise
 
 
-class VersionViewSet(VaryOnCredentials, viewsets.ReadOnlyModelViewSet):
+class VersionViewSet(VaryOnCredentials, WithDownloadLinks, viewsets.ReadOnlyModelViewSet):
     """File versions, for staff: the ingester asks `?md5=` whether a file is already archived."""
 
     queryset = Version.objects.none()
+    serializer_class = VersionSerializer
     permission_classes = [IsAdminUser]
     pagination_class = ArchivePagination
     filter_backends: list = []
@@ -398,27 +454,15 @@ class VersionViewSet(VaryOnCredentials, viewsets.ReadOnlyModelViewSet):
     def get_queryset(self):
         return selectors.version_list(user=self.request.user, params=self.request.query_params)
 
-    def _represent(self, versions):
-        links = DownloadLinks(self.request)
-        return [version_representation(version, links.version_url(version.frame, version)) for version in versions]
-
-    @extend_schema(
-        parameters=[OpenApiParameter("md5", OpenApiTypes.STR)],
-        operation_id="versions_list",
-        responses={200: OpenApiTypes.OBJECT},
-    )
+    @extend_schema(parameters=[OpenApiParameter("md5", OpenApiTypes.STR)], operation_id="versions_list")
     def list(self, request, *args, **kwargs):
-        page = self.paginate_queryset(self.get_queryset())
-        return self.get_paginated_response(self._represent(page))
-
-    @extend_schema(responses={200: OpenApiTypes.OBJECT})
-    def retrieve(self, request, *args, **kwargs):
-        version = self.get_object()
-        return Response(self._represent([version])[0])
+        return super().list(request, *args, **kwargs)
 
 
 class ThumbnailViewSet(
     VaryOnCredentials,
+    ActionByMethod,
+    WithDownloadLinks,
     mixins.ListModelMixin,
     mixins.RetrieveModelMixin,
     mixins.DestroyModelMixin,
@@ -432,12 +476,34 @@ class ThumbnailViewSet(
     parser_classes = [LenientJSONParser, FormParser, MultiPartParser]
 
     def get_permissions(self):
-        if self.action in ("create", "destroy"):
+        if self.current_action in ("create", "destroy"):
             return [IsSuperuser()]
         return [AllowAny()]
 
+    def get_serializer_class(self):
+        return ThumbnailIngestSerializer if self.current_action == "create" else ThumbnailSerializer
+
+    def get_queryset(self):
+        return selectors.thumbnail_list(user=self.request.user, params=self.request.query_params)
+
+    def get_object(self):
+        thumbnail = selectors.thumbnail_get(user=self.request.user, thumbnail_id=id_or_404(self.kwargs["pk"]))
+        if thumbnail is None:
+            raise NotFound()
+        return thumbnail
+
     def ordering_key(self, request):
         return ("id", True)
+
+    def count_timeout_ms(self, request) -> int | None:
+        params = request.query_params
+        if any(params.get(name) for name in ("frame_basename", "observation_id", "request_id")):
+            return settings.PAGINATION_COUNT_TIMEOUT_MS
+        return None
+
+    @extend_schema(operation_id="thumbnails_list")
+    def list(self, request, *args, **kwargs):
+        return super().list(request, *args, **kwargs)
 
     @extend_schema(responses={204: None})
     def destroy(self, request, *args, **kwargs):
@@ -447,177 +513,13 @@ class ThumbnailViewSet(
         deletion.thumbnail_delete(thumbnail=thumbnail)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
-    def count_timeout_ms(self, request) -> int | None:
-        params = request.query_params
-        if any(params.get(name) for name in ("frame_basename", "observation_id", "request_id")):
-            return settings.PAGINATION_COUNT_TIMEOUT_MS
-        return None
-
-    @extend_schema(operation_id="thumbnails_list", responses={200: OpenApiTypes.OBJECT})
-    def list(self, request, *args, **kwargs):
-        page = self.paginate_queryset(selectors.thumbnail_list(user=request.user, params=request.query_params))
-        links = DownloadLinks(request)
-        return self.get_paginated_response([thumbnail_representation(t, links) for t in page])
-
-    @extend_schema(responses={200: OpenApiTypes.OBJECT})
-    def retrieve(self, request, *args, **kwargs):
-        thumbnail = selectors.thumbnail_get(user=request.user, thumbnail_id=id_or_404(kwargs["pk"]))
-        if thumbnail is None:
-            raise NotFound()
-        return Response(thumbnail_representation(thumbnail, DownloadLinks(request)))
-
-    @extend_schema(request=ThumbnailIngestSerializer, responses={201: OpenApiTypes.OBJECT})
+    @extend_schema(request=ThumbnailIngestSerializer, responses={201: ThumbnailCreatedSerializer})
     def create(self, request, *args, **kwargs):
-        serializer = ThumbnailIngestSerializer(data=request.data)
+        serializer = self.get_serializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         thumbnail_id, frame_id = services.thumbnail_ingest(data=serializer.validated_data)
         thumbnail = Thumbnail.objects.using("default").get(pk=thumbnail_id)
-        frame = selectors.frame_written(frame_id=frame_id)
-        links = DownloadLinks(request)
-        item = thumbnail_representation(thumbnail, links)
-        body = {
-            "id": item["id"],
-            "frame": frame_record(frame, links),
-            "size": item["size"],
-            "basename": item["basename"],
-            "url": item["url"],
-            "key": item["key"],
-            "extension": item["extension"],
-        }
+        item = ThumbnailSerializer(thumbnail, context=self.get_serializer_context()).data
+        body = {"id": item["id"], "frame": frame_record(selectors.frame_written(frame_id=frame_id), self.links)}
+        body |= {key: item[key] for key in ("size", "basename", "url", "key", "extension")}
         return Response(body, status=status.HTTP_201_CREATED)
-
-
-RANGE_RE = re.compile(r"^bytes=(\d*)-(\d*)$")
-CONTENT_TYPES = {
-    ".fits": "image/fits",
-    ".fits.fz": "image/fits",
-    ".jpg": "image/jpeg",
-    ".jpeg": "image/jpeg",
-    ".pdf": "application/pdf",
-    ".tar.gz": "application/gzip",
-    ".json": "application/json",
-}
-
-
-class LocalDownloadView(APIView):
-    """Bytes of one stored version or thumbnail from the local store, behind a signed, expiring link."""
-
-    permission_classes = [AllowAny]
-    authentication_classes: list = []
-
-    @extend_schema(exclude=True)
-    def get(self, request, token: str, filename: str):
-        try:
-            obj = selectors.downloadable_object(token=token)
-        except selectors.DownloadLinkExpired:
-            raise PermissionDenied("This download link has expired.") from None
-        if obj is None:
-            raise Http404()
-        store = get_filestore()
-        try:
-            size = store.size(obj.store_path, obj.key)
-        except FileStoreNotFound:
-            raise Http404() from None
-        extension = obj.extension
-        headers = {
-            "Content-Type": CONTENT_TYPES.get(extension.lower(), "application/octet-stream"),
-            "Accept-Ranges": "bytes",
-            "Content-Disposition": content_disposition_header(True, obj_filename(obj)),
-        }
-        if getattr(obj, "md5", None):
-            headers["ETag"] = f'"{obj.md5}"'
-        byte_range = None
-        status_code = 200
-        range_header = request.headers.get("Range")
-        if range_header:
-            byte_range = _parse_range(range_header, size)
-            if byte_range is None:
-                response = Response({"detail": "Requested range not satisfiable."}, status=416)
-                response["Content-Range"] = f"bytes */{size}"
-                return response
-            status_code = 206
-            headers["Content-Range"] = f"bytes {byte_range[0]}-{byte_range[1]}/{size}"
-        length = byte_range[1] - byte_range[0] + 1 if byte_range else size
-        headers["Content-Length"] = str(length)
-        body = [] if request.method == "HEAD" else store.open(obj.store_path, obj.key, byte_range=byte_range)
-        return StreamingHttpResponse(body, status=status_code, headers=headers)
-
-    def head(self, request, token: str, filename: str):
-        return self.get(request, token, filename)
-
-
-def obj_filename(obj) -> str:
-    basename = obj.frame.basename if isinstance(obj, Version) else obj.basename
-    return f"{basename}{obj.extension}"
-
-
-def _parse_range(header: str, size: int) -> tuple[int, int] | None:
-    match = RANGE_RE.match(header.strip())
-    if not match or (not match[1] and not match[2]):
-        return None
-    if not match[1]:
-        suffix = int(match[2])
-        if suffix == 0:
-            return None
-        return max(size - suffix, 0), size - 1
-    first = int(match[1])
-    last = int(match[2]) if match[2] else size - 1
-    if first >= size or last < first:
-        return None
-    return first, min(last, size - 1)
-
-
-DOWNLOAD_FAILED = "There was a problem downloading your files. Please try again later or select fewer files."
-
-
-class FunpackView(APIView):
-    """The current file of a visible frame, decompressed in-process when it is tile-compressed (.fits.fz)."""
-
-    permission_classes = [AllowAny]
-
-    @extend_schema(responses={(200, "application/octet-stream"): OpenApiTypes.BINARY})
-    def get(self, request, pk: str):
-        frame = selectors.downloadable_frame(user=request.user, frame_id=id_or_404(pk))
-        if frame is None:
-            raise NotFound()
-        if not downloads.current_version(frame).extension.startswith(".fits"):
-            return Response({"detail": f"Frame {frame.id} is not a FITS file."}, status=400)
-        try:
-            filename, chunks = downloads.funpacked(frame)
-            first = next(chunks, b"")  # fail here, before any byte is sent, if the file cannot be read
-        except FileStoreNotFound:
-            raise NotFound() from None
-        except FileStoreUnavailable:
-            raise
-        except Exception:  # a corrupt file: logged with its id, answered with the reference's message
-            logger.exception("Could not decompress frame %s", frame.id)
-            return Response({"detail": DOWNLOAD_FAILED}, status=500)
-        response = StreamingHttpResponse(itertools.chain([first], chunks), content_type="application/octet-stream")
-        response["Content-Disposition"] = content_disposition_header(True, filename)
-        return response
-
-
-class CatalogView(APIView):
-    """The catalog of a visible frame: its SCI header and CAT table, extracted in-process."""
-
-    permission_classes = [AllowAny]
-
-    @extend_schema(responses={(200, "application/octet-stream"): OpenApiTypes.BINARY})
-    def get(self, request, pk: str):
-        frame = selectors.downloadable_frame(user=request.user, frame_id=id_or_404(pk))
-        if frame is None:
-            raise NotFound()
-        try:
-            filename, data = downloads.catalog_file(frame)
-        except FileStoreNotFound:
-            raise NotFound() from None
-        except fitsops.NoCatalog:
-            raise NotFound("This frame has no catalog.") from None
-        except FileStoreUnavailable:
-            raise
-        except Exception:  # a corrupt file: logged with its id, answered with the reference's message
-            logger.exception("Could not read the catalog of frame %s", frame.id)
-            return Response({"detail": DOWNLOAD_FAILED}, status=500)
-        response = HttpResponse(data, content_type="application/octet-stream")
-        response["Content-Disposition"] = content_disposition_header(True, filename)
-        return response

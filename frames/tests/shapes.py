@@ -45,8 +45,8 @@ def record_read_back(response) -> dict:
     """The record of the frame an ingest answered for, as read back on the writer: what its 201 body must equal.
     The posted `area` is echoed, so it is taken from the answer."""
     from frames.links import DownloadLinks
+    from frames.representations import frame_record
     from frames.selectors import frame_written
-    from frames.serializers import frame_record
 
     frame = frame_written(frame_id=response.json()["id"])
     return frame_record(frame, DownloadLinks(response.wsgi_request), area=response.json()["area"])

@@ -12,9 +12,9 @@ from astropy.coordinates import SkyCoord
 from astropy.io import fits
 from astropy.wcs import WCS
 
-from frames import fitsmeta
+from frames import fitsmeta, footprints
+from frames.fields import footprint_geometry
 from frames.fitsmeta import HeaderError, MissingHeadersError, NotFitsError, Rules
-from frames.serializers import footprint_geometry
 from frames.tests.fitsfiles import make_fits
 from frames.values import normalise_longitude
 
@@ -350,7 +350,7 @@ def winding(vertices) -> float:
 
 def test_a_tan_footprint_is_the_outer_corners_and_edge_midpoints_in_boundary_order(tmp_path):
     header = header_of(make_fits(tmp_path / "a.fits.fz", ra=186.265, dec=12.887, scale_deg=0.001))
-    vertices = fitsmeta.footprint_vertices(header)
+    vertices = footprints.footprint_vertices(header)
     assert len(vertices) == 8
     wcs = WCS(fits.Header({k: v for k, v in header.items() if k.startswith(("C", "N"))}))
     pixels = [(0.5, 0.5), (32.5, 0.5), (64.5, 0.5), (64.5, 32.5), (64.5, 64.5), (32.5, 64.5), (0.5, 64.5), (0.5, 32.5)]
@@ -365,7 +365,7 @@ def test_a_tan_footprint_is_the_outer_corners_and_edge_midpoints_in_boundary_ord
 
 
 def test_the_ingest_area_is_a_closed_polygon_with_ra_in_0_360(tmp_path):
-    area = fitsmeta.footprint(header_of(make_fits(tmp_path / "a.fits.fz", ra=186.265, dec=12.887)))
+    area = footprints.footprint(header_of(make_fits(tmp_path / "a.fits.fz", ra=186.265, dec=12.887)))
     ring = area["coordinates"][0]
     assert area["type"] == "Polygon"
     assert len(ring) == 9 and ring[0] == ring[-1]
@@ -374,18 +374,18 @@ def test_the_ingest_area_is_a_closed_polygon_with_ra_in_0_360(tmp_path):
 
 def test_a_field_across_ra_zero_has_longitudes_on_both_sides_of_zero(tmp_path):
     header = header_of(make_fits(tmp_path / "a.fits.fz", ra=0.01, dec=-30.0))
-    vertices = fitsmeta.footprint_vertices(header)
+    vertices = footprints.footprint_vertices(header)
     lons = sorted(lon for lon, _ in vertices)
     assert -0.03 < lons[0] < 0 < lons[-1] < 0.05
     assert all(-180 <= lon < 180 for lon in lons)
-    ring = fitsmeta.footprint(header)["coordinates"][0]
+    ring = footprints.footprint(header)["coordinates"][0]
     assert {ra > 359 for ra, _ in ring} == {True, False}  # RA in [0, 360) for the body
     assert all(0 <= ra < 360 for ra, _ in ring)
 
 
 def test_a_field_containing_the_pole_keeps_boundary_order_around_it(tmp_path):
     header = header_of(make_fits(tmp_path / "a.fits.fz", ra=45.0, dec=89.99, scale_deg=0.001))
-    vertices = fitsmeta.footprint_vertices(header)
+    vertices = footprints.footprint_vertices(header)
     assert abs(winding(vertices)) == pytest.approx(360)
     assert all(-180 <= lon < 180 for lon, _ in vertices)
     assert all(89.94 < lat < 90 for _, lat in vertices)
@@ -393,14 +393,14 @@ def test_a_field_containing_the_pole_keeps_boundary_order_around_it(tmp_path):
 
 def test_a_field_near_but_off_the_pole_does_not_go_round_it(tmp_path):
     header = header_of(make_fits(tmp_path / "a.fits.fz", ra=45.0, dec=89.9, scale_deg=0.001))
-    assert winding(fitsmeta.footprint_vertices(header)) == pytest.approx(0)
+    assert winding(footprints.footprint_vertices(header)) == pytest.approx(0)
 
 
 def test_sip_distortion_is_honoured(tmp_path):
     sip = {"CTYPE1": "RA---TAN-SIP", "CTYPE2": "DEC--TAN-SIP", "A_ORDER": 2, "B_ORDER": 2, "A_2_0": 1e-3, "B_0_2": 1e-3}
-    plain = fitsmeta.footprint_vertices(header_of(make_fits(tmp_path / "plain.fits.fz")))
+    plain = footprints.footprint_vertices(header_of(make_fits(tmp_path / "plain.fits.fz")))
     header = header_of(make_fits(tmp_path / "sip.fits.fz", extra=sip))
-    distorted = fitsmeta.footprint_vertices(header)
+    distorted = footprints.footprint_vertices(header)
     wcs = WCS(fits.Header({k: v for k, v in header.items() if k.startswith(("C", "N", "A_", "B_"))}))
     assert wcs.sip is not None
     ra, dec = wcs.all_pix2world(0.5, 0.5, 1)
@@ -409,34 +409,34 @@ def test_sip_distortion_is_honoured(tmp_path):
 
 
 def test_pc_cdelt_and_crota_describe_the_same_footprint_as_cd(tmp_path):
-    cd = fitsmeta.footprint_vertices(header_of(make_fits(tmp_path / "cd.fits.fz")))
+    cd = footprints.footprint_vertices(header_of(make_fits(tmp_path / "cd.fits.fz")))
     omit = ("CD1_1", "CD1_2", "CD2_1", "CD2_2")
     pc = header_of(make_fits(tmp_path / "pc.fits.fz", omit=omit, CDELT1=-0.001, CDELT2=0.001, PC1_1=1.0, PC2_2=1.0))
     crota = header_of(make_fits(tmp_path / "crota.fits.fz", omit=omit, CDELT1=-0.001, CDELT2=0.001, CROTA2=0.0))
     flat = [value for vertex in cd for value in vertex]
-    assert [value for vertex in fitsmeta.footprint_vertices(pc) for value in vertex] == pytest.approx(flat)
-    assert [value for vertex in fitsmeta.footprint_vertices(crota) for value in vertex] == pytest.approx(flat)
+    assert [value for vertex in footprints.footprint_vertices(pc) for value in vertex] == pytest.approx(flat)
+    assert [value for vertex in footprints.footprint_vertices(crota) for value in vertex] == pytest.approx(flat)
 
 
 def test_no_celestial_wcs_or_a_cube_gives_no_footprint(tmp_path):
-    assert fitsmeta.footprint(header_of(make_fits(tmp_path / "none.fits.fz", wcs=False))) is None
-    assert fitsmeta.footprint({**header_of(make_fits(tmp_path / "cube.fits.fz")), "NAXIS3": 3}) is None
+    assert footprints.footprint(header_of(make_fits(tmp_path / "none.fits.fz", wcs=False))) is None
+    assert footprints.footprint({**header_of(make_fits(tmp_path / "cube.fits.fz")), "NAXIS3": 3}) is None
     linear = {**header_of(make_fits(tmp_path / "lin.fits.fz")), "CTYPE1": "LINEAR", "CTYPE2": "LINEAR"}
-    assert fitsmeta.footprint(linear) is None
+    assert footprints.footprint(linear) is None
 
 
 def test_a_broken_wcs_gives_no_footprint_and_is_logged(tmp_path, caplog):
     header = {**header_of(make_fits(tmp_path / "a.fits.fz")), "CD1_1": 0.0, "CD2_2": 0.0}  # a singular matrix
     with caplog.at_level(logging.WARNING, logger="frames.fitsmeta"):
-        assert fitsmeta.footprint(header, name="broken") is None
+        assert footprints.footprint(header, name="broken") is None
     assert "No footprint for broken" in caplog.text
 
 
 @pytest.mark.parametrize(("ra", "dec"), [("12:25:03.6", "+12:53:13"), (12.417666666666667, 12.886944444444444)])
 def test_radius_ra_dec_give_a_circle_on_the_sphere(ra, dec):
     header = raw_header(RADIUS=600.0, RA=ra, DEC=dec, NAXIS1=64, NAXIS2=64, CTYPE1="RA---TAN")
-    vertices = fitsmeta.footprint_vertices(header)
-    assert len(vertices) == fitsmeta.CIRCLE_VERTICES
+    vertices = footprints.footprint_vertices(header)
+    assert len(vertices) == footprints.CIRCLE_VERTICES
     centre = (186.265, 12.886944444444444)
     for vertex in vertices:
         assert separation(vertex, centre) == pytest.approx(600 / 3600, rel=1e-6)
@@ -447,7 +447,7 @@ def test_radius_ra_dec_give_a_circle_on_the_sphere(ra, dec):
 
 
 def test_a_circle_around_the_south_pole_goes_round_it():
-    vertices = fitsmeta.footprint_vertices(raw_header(RADIUS=7200, RA="03:00:00", DEC=-89.5))
+    vertices = footprints.footprint_vertices(raw_header(RADIUS=7200, RA="03:00:00", DEC=-89.5))
     assert abs(winding(vertices)) == pytest.approx(360)
     assert all(lat < -87 for _, lat in vertices)
 
@@ -464,14 +464,14 @@ def test_ra_becomes_the_stored_longitude_the_same_way_everywhere(ra, longitude):
     # A WCS whose reference point is the image's first corner: that vertex is (ra, 0) itself.
     wcs = {"CTYPE1": "RA---TAN", "CTYPE2": "DEC--TAN", "CRPIX1": 0.5, "CRPIX2": 0.5, "CRVAL1": ra, "CRVAL2": 0.0}
     scale = {"CD1_1": -0.001, "CD1_2": 0.0, "CD2_1": 0.0, "CD2_2": 0.001}
-    vertices = fitsmeta.footprint_vertices(raw_header(NAXIS1=64, NAXIS2=64, **wcs, **scale))
+    vertices = footprints.footprint_vertices(raw_header(NAXIS1=64, NAXIS2=64, **wcs, **scale))
     assert vertices[0] == pytest.approx((longitude, 0.0), abs=1e-9)
 
 
 def test_unreadable_circle_values_give_no_footprint():
-    assert fitsmeta.footprint(raw_header(RADIUS=600.0, RA="not an angle", DEC=12.0)) is None
-    assert fitsmeta.footprint(raw_header(RADIUS=-5, RA=1.0, DEC=12.0)) is None
-    assert fitsmeta.footprint(raw_header(RADIUS="", RA=1.0, DEC=12.0)) is None
+    assert footprints.footprint(raw_header(RADIUS=600.0, RA="not an angle", DEC=12.0)) is None
+    assert footprints.footprint(raw_header(RADIUS=-5, RA=1.0, DEC=12.0)) is None
+    assert footprints.footprint(raw_header(RADIUS="", RA=1.0, DEC=12.0)) is None
 
 
 # --- the ingest body ------------------------------------------------------------------------------------------------

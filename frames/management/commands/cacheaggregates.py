@@ -4,7 +4,7 @@ import time
 
 from django.core.management.base import BaseCommand
 
-from frames.aggregates import aggregates_rebuild
+from frames.aggregates import AGGREGATE_KEYS, aggregates_rebuild
 
 
 class Command(BaseCommand):
@@ -13,8 +13,5 @@ class Command(BaseCommand):
     def handle(self, *args, **options):
         started = time.monotonic()
         data = aggregates_rebuild()
-        counts = ", ".join(
-            f"{len(data[key])} {key}"
-            for key in ("sites", "telescopes", "filters", "instruments", "obstypes", "proposals")
-        )
+        counts = ", ".join(f"{len(data[key])} {key}" for key in AGGREGATE_KEYS)
         self.stdout.write(f"Aggregates rebuilt in {time.monotonic() - started:.2f} s: {counts}")

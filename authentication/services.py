@@ -257,8 +257,9 @@ def _portal_rejected(*, user, api_token: str) -> Profile:
 def proposals_refresh(*, user, profile: Profile | None = None, force: bool = False) -> Profile:
     """Ask the portal (by the user's portal token) for the user's profile and proposals; returns the profile.
 
-    On failure the stored list stays and the user is not asked about again for REFRESH_BACKOFF_SECONDS (unless
-    `force`); never raises for a portal problem.
+    Requests reach it through `proposals_refresh_if_stale` as they authenticate; the push's recheck and the daily
+    revalidation call it with `force`. On failure the stored list stays and the user is not asked about again for
+    REFRESH_BACKOFF_SECONDS (unless `force`); never raises for a portal problem.
     """
     if profile is None:
         profile, _ = Profile.objects.get_or_create(user=user)

@@ -1,5 +1,9 @@
 """Who is calling: Django's password backends (local accounts, then the portal) and DRF's Token, Bearer and zip-body
-authentication classes (docs/authentication.md, "Password logins" and "Authenticating API requests")."""
+authentication classes (docs/authentication.md, "Password logins" and "Authenticating API requests").
+
+Every class refreshes a stale list of proposals of the user it authenticated, once, through
+`services.proposals_refresh_if_stale`; Django's session gets the same from authentication.middleware. Nothing later
+in the request asks the portal about proposals."""
 
 import hashlib
 import logging
@@ -81,8 +85,9 @@ def _note_refusal(request, outcome: str) -> None:
 
 
 class PortalTokenAuthentication(TokenAuthentication):
-    """`Authorization: Token <key>`: the local DRF token, or the mirror of the user's portal token. Never a portal
-    call, so this keeps working while the portal is down."""
+    """`Authorization: Token <key>`: the local DRF token, or the mirror of the user's portal token. The key is checked
+    without the portal, so this keeps working while the portal is down; the only portal call is the refresh of a
+    stale list of proposals, which never fails the request."""
 
     def authenticate_credentials(self, key):
         user = selectors.user_by_api_key(key=key)
@@ -90,6 +95,7 @@ class PortalTokenAuthentication(TokenAuthentication):
             raise exceptions.AuthenticationFailed("Invalid token.")
         if not user.is_active:
             raise exceptions.AuthenticationFailed(INACTIVE)
+        services.proposals_refresh_if_stale(user)
         return user, key
 
 
@@ -142,7 +148,9 @@ class PortalBearerAuthentication(BaseAuthentication):
         known = cache.get(valid_key)
         now = time.time()
         if known and now - known["at"] < settings.OAUTH_BEARER_CACHE_SECONDS:
-            return _active_user(known["user"]), None
+            user = _active_user(known["user"])
+            services.proposals_refresh_if_stale(user)
+            return user, None
         if cache.get(rejected_key):
             raise exceptions.AuthenticationFailed(INVALID_BEARER)
         wait = throttling.bearer_failure_wait(request=request)
@@ -163,6 +171,7 @@ class PortalBearerAuthentication(BaseAuthentication):
             raise exceptions.AuthenticationFailed(INVALID_BEARER) from None
         except portal.PortalUnavailable:
             if known:  # the entry itself expires at the end of the grace period
+                # No refresh: the portal has just failed; the stored proposals serve.
                 return _active_user(known["user"]), None
             raise
         try:
@@ -183,6 +192,9 @@ class PortalBearerAuthentication(BaseAuthentication):
             )
         if not user.is_active:
             raise exceptions.AuthenticationFailed(INACTIVE)
+        # The validation above stored the proposals of the portal's answer: the profile is fresh, and this costs a
+        # query but no second portal call (unless the portal's answer had no proposals).
+        services.proposals_refresh_if_stale(user)
         return user, None
 
 
@@ -203,6 +215,7 @@ class BodyTokenAuthentication(BaseAuthentication):
         user = selectors.user_by_api_key(key=key)
         if user is None or not user.is_active:
             raise exceptions.NotFound()
+        services.proposals_refresh_if_stale(user)
         return user, key
 
 
@@ -216,6 +229,8 @@ class ThrottledBasicAuthentication(BasicAuthentication):
         )
         if user is None:
             raise exceptions.AuthenticationFailed("Invalid username/password.")
+        # A portal account's password login has just fetched its proposals; a local account has none to refresh.
+        services.proposals_refresh_if_stale(user)
         return user, None
 
 

@@ -12,6 +12,9 @@ from django.utils import timezone
 
 from authentication.models import Profile
 
+# Where `user_proposals` keeps its answer on the user object for the rest of the request.
+PROPOSALS_ATTRIBUTE = "_archive_proposals"
+
 
 def profile_of(user) -> Profile | None:
     """The user's profile, from the user object when a join already loaded it; None if the user has none."""
@@ -22,6 +25,7 @@ def profile_of(user) -> Profile | None:
 
 
 def proposals_are_stale(profile: Profile, now: datetime.datetime | None = None) -> bool:
+    """True when the portal-given list is older than OAUTH_PROPOSALS_TTL_SECONDS, or was never fetched."""
     fetched = profile.proposals_fetched_at
     if fetched is None:
         return True
@@ -30,20 +34,22 @@ def proposals_are_stale(profile: Profile, now: datetime.datetime | None = None) 
 
 
 def user_proposals(*, user: AbstractBaseUser | AnonymousUser | None) -> list[str]:
-    """The proposals that open proprietary frames to the user, computed once per request and kept on the user.
+    """The proposals that open proprietary frames to the user, read once per request and kept on the user object.
 
-    Local accounts: the list staff set in the admin. Portal-linked users: the stored list, refreshed from the portal
-    when older than OAUTH_PROPOSALS_TTL_SECONDS; a list never fetched counts as empty until the portal answers.
-    Superusers see every frame whatever this says (`Frame.objects.visible_to`); their /profile/ lists every proposal
-    with frames, which the frames app's aggregate knows (authentication.views).
+    A read of the stored profile and nothing else: never a portal call, never a write, so that visibility
+    (`Frame.objects.visible_to`) and every other reader may call it freely. A stale list was refreshed, if at all,
+    when the request authenticated (`services.proposals_refresh_if_stale`). Local accounts: the list staff set in
+    the admin. Portal-linked users: the list the portal last gave; one never fetched counts as empty. Superusers see
+    every frame whatever this says (`Frame.objects.visible_to`); their /profile/ lists every proposal with frames,
+    which the frames app's aggregate knows (authentication.views).
     """
     if user is None or not user.is_authenticated:
         return []
-    cached = getattr(user, "_archive_proposals", None)
+    cached = getattr(user, PROPOSALS_ATTRIBUTE, None)
     if cached is not None:
         return cached
     proposals = _profile_proposals(user)
-    user._archive_proposals = proposals
+    setattr(user, PROPOSALS_ATTRIBUTE, proposals)
     return proposals
 
 
@@ -51,13 +57,8 @@ def _profile_proposals(user) -> list[str]:
     profile = profile_of(user)
     if profile is None:
         return []
-    if profile.portal_linked:
-        if proposals_are_stale(profile):
-            from authentication.services import proposals_refresh
-
-            profile = proposals_refresh(user=user, profile=profile)
-        if profile.proposals_fetched_at is None:
-            return []
+    if profile.portal_linked and profile.proposals_fetched_at is None:
+        return []
     # Empty ids are dropped: they would open frames without a proposal (calibrations) before they are public.
     return sorted({proposal for proposal in profile.proposals if proposal})
 

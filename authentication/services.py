@@ -15,7 +15,7 @@ from archive import portal
 from archive.celery import app as celery_app
 from archive.exceptions import Conflict
 from archive.network import client_address
-from authentication import throttling
+from authentication import selectors, throttling
 from authentication.models import AuthEvent, Profile
 
 logger = logging.getLogger(__name__)
@@ -257,8 +257,9 @@ def _portal_rejected(*, user, api_token: str) -> Profile:
 def proposals_refresh(*, user, profile: Profile | None = None, force: bool = False) -> Profile:
     """Ask the portal (by the user's portal token) for the user's profile and proposals; returns the profile.
 
-    On failure the stored list stays and the user is not asked about again for REFRESH_BACKOFF_SECONDS (unless
-    `force`); never raises for a portal problem.
+    Requests reach it through `proposals_refresh_if_stale` as they authenticate; the push's recheck and the daily
+    revalidation call it with `force`. On failure the stored list stays and the user is not asked about again for
+    REFRESH_BACKOFF_SECONDS (unless `force`); never raises for a portal problem.
     """
     if profile is None:
         profile, _ = Profile.objects.get_or_create(user=user)
@@ -293,6 +294,28 @@ def proposals_refresh(*, user, profile: Profile | None = None, force: bool = Fal
         setattr(user, name, getattr(updated, name))
     fresh.user = user
     return fresh
+
+
+def proposals_refresh_if_stale(user) -> None:
+    """Refresh a portal-linked user's proposals when the stored list is stale; called once as a request authenticates.
+
+    Every way a request authenticates calls this (the DRF classes of authentication.backends, and
+    authentication.middleware for Django's session), so that reading the proposals afterwards
+    (`selectors.user_proposals`, `Frame.objects.visible_to`) never goes to the network. Nothing happens for anonymous
+    callers, local accounts, users without a profile or a list younger than OAUTH_PROPOSALS_TTL_SECONDS. The fresh
+    profile is put on `user` itself, which is the object the request carries, and any list already read from it is
+    forgotten. A portal problem keeps the stored list and backs the user off (`proposals_refresh`); it never raises.
+    """
+    if user is None or not user.is_authenticated:
+        return
+    profile = selectors.profile_of(user)
+    if profile is None or not profile.portal_linked or not selectors.proposals_are_stale(profile):
+        return
+    fresh = proposals_refresh(user=user, profile=profile)
+    if fresh is not profile:
+        user.profile = fresh
+    if hasattr(user, selectors.PROPOSALS_ATTRIBUTE):  # a list read before the refresh
+        delattr(user, selectors.PROPOSALS_ATTRIBUTE)
 
 
 def portal_users_revalidate() -> int:

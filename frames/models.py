@@ -23,7 +23,9 @@ class FrameQuerySet(models.QuerySet):
     def visible_to(self, user, proposals=None) -> "FrameQuerySet":
         """Frames `user` may see; `proposals` avoids a second look-up when the caller already has them.
 
-        Placeholders (frames known only as another frame's related name) are never visible.
+        Placeholders (frames known only as another frame's related name) are never visible. The user's proposals are
+        the stored ones (`authentication.selectors.user_proposals`): a stale list was refreshed from the portal when
+        the request authenticated, so building this queryset never goes to the network.
         """
         from authentication.selectors import user_proposals
 
@@ -50,7 +52,8 @@ class FrameQuerySet(models.QuerySet):
         return self.filter(models.Exists(Version.objects.filter(frame_id=models.OuterRef("pk"))))
 
     def public_filter(self, user, value: bool, proposals=None) -> "FrameQuerySet":
-        """The `public` parameter (docs/frames.md, "The public parameter"), applied on top of `visible_to`."""
+        """The `public` parameter (docs/frames.md, "The public parameter"), applied on top of `visible_to`; the
+        proposals are read as `visible_to` reads them, without a portal call."""
         if value:
             return self
         if user is None or not user.is_authenticated:

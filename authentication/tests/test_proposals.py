@@ -1,5 +1,7 @@
-"""Proposals and the portal's state: the per-request memo, refresh with a TTL by the portal token, empty
-results kept, stale lists and back-off during outages, deactivation by a refused confirmed token, reactivation."""
+"""Proposals and the portal's state: the stored list read once per request and never refreshed by reading it; the
+refresh of a stale list (`services.proposals_refresh_if_stale`, what every authentication path calls) by the portal
+token with a TTL, empty results kept, stale lists and back-off during outages, deactivation by a refused confirmed
+token, reactivation. The paths themselves are in test_refresh_on_authentication.py."""
 
 import datetime
 import logging
@@ -40,6 +42,13 @@ def fresh_user():
     return User.objects.select_related("profile").get(username="jdoe")
 
 
+def refreshed_user():
+    """The user as a request authenticates it: read with its profile, then refreshed if its list is stale."""
+    user = fresh_user()
+    services.proposals_refresh_if_stale(user)
+    return user
+
+
 def test_anonymous_and_local_accounts(make_user):
     assert user_proposals(user=AnonymousUser()) == []
     assert user_proposals(user=None) == []
@@ -67,10 +76,36 @@ def test_the_list_is_computed_once_per_user_object(make_user, django_assert_num_
         assert user_proposals(user=user) == ["A"]
 
 
+def test_the_refresh_leaves_anonymous_callers_local_accounts_and_profileless_users_alone(portal, make_user):
+    local = make_user("local", proposals=["A"])
+    Profile.objects.filter(user=local).update(api_token="a-token-the-portal-knows-nothing-of")
+    raw = User.objects.create(username="raw")
+    Profile.objects.filter(user=raw).delete()
+    for user in (None, AnonymousUser(), User.objects.get(pk=local.pk), User.objects.get(pk=raw.pk)):
+        services.proposals_refresh_if_stale(user)
+    assert portal.count() == 0
+    assert Profile.objects.get(user=local).proposals_fetched_at is None
+
+
+def test_the_refreshed_profile_is_the_one_the_user_object_carries(portal):
+    """The request's user object gets the fresh profile, and a list it had already read is read again."""
+    portal_user = portal_member(portal)
+    portal_user.proposals = ["LCO2026A-002"]
+    with time_machine.travel(START + datetime.timedelta(hours=2), tick=False):
+        user = fresh_user()
+        assert user_proposals(user=user) == ["LCO2025A-001"]  # reading alone never refreshes
+        assert refreshes(portal) == 0
+        services.proposals_refresh_if_stale(user)
+        assert user.profile.proposals == ["LCO2026A-002"]
+        assert user_proposals(user=user) == ["LCO2026A-002"]
+        services.proposals_refresh_if_stale(user)  # fresh now: a second check asks nothing
+    assert refreshes(portal) == 1
+
+
 def test_fresh_proposals_are_not_refreshed(portal):
     portal_member(portal)
     with time_machine.travel(START + datetime.timedelta(seconds=3599), tick=False):
-        assert user_proposals(user=fresh_user()) == ["LCO2025A-001"]
+        assert user_proposals(user=refreshed_user()) == ["LCO2025A-001"]
     assert refreshes(portal) == 0
 
 
@@ -80,6 +115,7 @@ def test_stale_proposals_are_refreshed_by_the_portal_token(portal):
     portal_user.is_staff = True
     with time_machine.travel(START + datetime.timedelta(seconds=3601), tick=False):
         user = fresh_user()
+        services.proposals_refresh_if_stale(user)
         assert user_proposals(user=user) == ["LCO2026A-002"]
         assert user.is_staff  # the flags follow the portal, on the request's user object too
         (refresh,) = [r for r in portal.requests_to(PROFILE_PATH) if r.headers["Authorization"].startswith("Token")]
@@ -103,11 +139,11 @@ def test_a_refresh_through_a_request_opens_new_proposals(portal):
 def test_an_empty_list_is_kept_for_the_whole_ttl(portal):
     portal_member(portal, proposals=())
     with time_machine.travel(START + datetime.timedelta(hours=1, seconds=1), tick=False) as traveller:
-        assert user_proposals(user=fresh_user()) == []
+        assert user_proposals(user=refreshed_user()) == []
         assert refreshes(portal) == 1
         traveller.shift(3500)
         for _ in range(5):
-            assert user_proposals(user=fresh_user()) == []
+            assert user_proposals(user=refreshed_user()) == []
         assert refreshes(portal) == 1
 
 
@@ -116,16 +152,16 @@ def test_during_an_outage_the_stale_list_is_served_and_the_user_backs_off(portal
     portal.fail_status = 503
     with time_machine.travel(START + datetime.timedelta(hours=2), tick=False) as traveller:
         with caplog.at_level(logging.WARNING, logger="authentication.services"):
-            assert user_proposals(user=fresh_user()) == ["LCO2025A-001"]
+            assert user_proposals(user=refreshed_user()) == ["LCO2025A-001"]
         assert "keeping the stored list" in caplog.text
         assert refreshes(portal) == 1
         assert Profile.objects.get(user__username="jdoe").proposals_fetched_at == START
         traveller.shift(59)
-        assert user_proposals(user=fresh_user()) == ["LCO2025A-001"]
+        assert user_proposals(user=refreshed_user()) == ["LCO2025A-001"]
         assert refreshes(portal) == 1  # backing off
         traveller.shift(2)
         portal.fail_status = None
-        assert user_proposals(user=fresh_user()) == ["LCO2025A-001"]
+        assert user_proposals(user=refreshed_user()) == ["LCO2025A-001"]
         assert refreshes(portal) == 2
 
 
@@ -152,7 +188,8 @@ def test_a_list_never_fetched_counts_as_empty_until_the_portal_answers(portal):
     push(body)
     Profile.objects.filter(user__username="jdoe").update(proposals=["LCO2025A-001"])
     portal.fail_status = 500
-    assert user_proposals(user=fresh_user()) == []
+    assert user_proposals(user=refreshed_user()) == []
+    assert refreshes(portal) == 1
     portal.fail_status = None
     services.proposals_refresh(user=fresh_user(), force=True)
     assert user_proposals(user=fresh_user()) == ["LCO2025A-001"]
@@ -162,7 +199,7 @@ def test_a_portal_linked_user_without_a_token_is_not_refreshed(portal):
     portal_member(portal)
     Profile.objects.filter(user__username="jdoe").update(api_token="")
     with time_machine.travel(START + datetime.timedelta(hours=2), tick=False):
-        assert user_proposals(user=fresh_user()) == ["LCO2025A-001"]
+        assert user_proposals(user=refreshed_user()) == ["LCO2025A-001"]
     assert refreshes(portal) == 0
 
 
@@ -174,7 +211,7 @@ def test_a_refused_confirmed_token_deactivates_the_user(portal, caplog):
     portal_user.is_active = False
     later = START + datetime.timedelta(hours=2)
     with time_machine.travel(later, tick=False), caplog.at_level(logging.WARNING, logger="authentication.services"):
-        assert user_proposals(user=fresh_user()) == []
+        assert user_proposals(user=refreshed_user()) == []
     user = fresh_user()
     assert not user.is_active
     assert user.profile.portal_rejected_at == START + datetime.timedelta(hours=2)
@@ -189,7 +226,7 @@ def test_an_unconfirmed_token_refused_by_the_portal_does_not_deactivate(portal):
     portal_member(portal)
     Profile.objects.filter(user__username="jdoe").update(api_token="only-ever-pushed", api_token_confirmed_at=None)
     with time_machine.travel(START + datetime.timedelta(hours=2), tick=False):
-        assert user_proposals(user=fresh_user()) == []
+        assert user_proposals(user=refreshed_user()) == []
     user = fresh_user()
     assert user.is_active and user.profile.portal_rejected_at is None
     assert user.profile.proposals == [] and user.profile.proposals_fetched_at is not None
@@ -236,7 +273,7 @@ def test_a_refresh_runs_for_portal_staff_too_so_their_flags_follow_the_portal(po
     portal_user = portal_member(portal, is_staff=True)
     portal_user.is_staff = False
     with time_machine.travel(START + datetime.timedelta(hours=2), tick=False):
-        user_proposals(user=fresh_user())
+        services.proposals_refresh_if_stale(fresh_user())
     assert not fresh_user().is_staff
 
 

@@ -50,9 +50,11 @@ BENCH_FRAMES ?= 1000000
 bench: setup-dev db
 	@$(PY) -m bench --frames $(BENCH_FRAMES) $(if $(filter 1,$(BENCH_REGENERATE)),--regenerate)
 
+# ruff; mypy over archive/ and the apps' services and selectors (pyproject.toml); no model change without a migration.
 lint: setup-dev
 	@$(PY) -m ruff check .
 	@$(PY) -m ruff format --check .
+	@$(PY) -m mypy
 	@$(PY) -W ignore::RuntimeWarning manage.py makemigrations --check --dry-run --settings=test_settings
 
 fmt: setup-dev

@@ -6,6 +6,7 @@ import os
 import threading
 from collections import deque
 from collections.abc import Callable
+from typing import Any
 
 from django.db import close_old_connections, connections
 
@@ -27,12 +28,12 @@ class BatchThread:
         self,
         *,
         name: str,
-        handler: Callable[[list], object],
+        handler: Callable[[list[Any]], object],
         max_batch: int = 100,
         max_queued: int = 1000,
         idle_seconds: float = 5.0,
         exit_timeout: float = 5.0,
-    ):
+    ) -> None:
         self.name = name
         self.handler = handler
         self.max_batch = max_batch
@@ -45,12 +46,12 @@ class BatchThread:
 
     def _reset(self) -> None:
         self._condition = threading.Condition()
-        self._items: deque = deque()
+        self._items: deque[Any] = deque()
         self._busy = False
         self._stopping = False
         self._thread: threading.Thread | None = None
 
-    def submit(self, item) -> bool:
+    def submit(self, item: Any) -> bool:
         """Queue `item`; False when the queue is full (the item is then left to the caller's other path)."""
         if self._pid != os.getpid():  # a new process (fork): the parent's thread and lock are not ours
             self._reset()
@@ -94,7 +95,7 @@ class BatchThread:
     def running(self) -> bool:
         return self._pid == os.getpid() and self._thread is not None and self._thread.is_alive()
 
-    def _next_batch(self) -> list | None:
+    def _next_batch(self) -> list[Any] | None:
         """The next batch, [] after `idle_seconds` without one, None when stopping with nothing left."""
         with self._condition:
             if not self._items and not self._stopping:

@@ -5,7 +5,7 @@
 MEMCACHED_OPTIONS = {"connect_timeout": 1, "timeout": 1, "no_delay": True, "ignore_exc": True}
 
 
-def memcached_caches(location: str, **options) -> dict:
+def memcached_caches(location: str, **options: object) -> dict[str, dict[str, object]]:
     """CACHES for memcached at `location` (`host:port`), with the project's options (`options` override them)."""
     return {
         "default": {
@@ -16,5 +16,5 @@ def memcached_caches(location: str, **options) -> dict:
     }
 
 
-def local_memory_caches(name: str) -> dict:
+def local_memory_caches(name: str) -> dict[str, dict[str, object]]:
     return {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": name}}

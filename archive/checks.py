@@ -1,11 +1,15 @@
 """Deployment checks of the project's own settings: what `check --deploy` should say before production."""
 
+from collections.abc import Sequence
+from typing import Any
+
+from django.apps import AppConfig
 from django.conf import settings
 from django.core import checks
 
 
 @checks.register(checks.Tags.security, deploy=True)
-def proxies_configured(app_configs, **kwargs):
+def proxies_configured(app_configs: Sequence[AppConfig] | None, **kwargs: Any) -> list[checks.CheckMessage]:
     """archive.W001: with DEBUG off and NUM_PROXIES 0, behind a reverse proxy every client has the proxy's address.
 
     The anonymous, login, bearer and push throttles and the audit log key on the client address: one client could
@@ -25,13 +29,14 @@ def proxies_configured(app_configs, **kwargs):
 
 
 @checks.register(checks.Tags.caches, deploy=True)
-def shared_cache_configured(app_configs, **kwargs):
+def shared_cache_configured(app_configs: Sequence[AppConfig] | None, **kwargs: Any) -> list[checks.CheckMessage]:
     """archive.W002: with DEBUG off and no CACHE_LOC, the cache is each process's own memory.
 
     Throttle counts, the portal's circuit breaker and validated bearers then live per process: every worker counts
     failed logins on its own, so the real limits are the configured ones times the number of processes.
     """
-    if settings.DEBUG or getattr(settings, "CACHE_LOC", ""):
+    cache_location: str = getattr(settings, "CACHE_LOC", "")
+    if settings.DEBUG or cache_location:
         return []
     return [
         checks.Warning(

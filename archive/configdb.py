@@ -2,6 +2,8 @@
 
 import logging
 import time
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import requests
 from django.conf import settings
@@ -10,6 +12,8 @@ from django.core.cache import cache
 from archive.exceptions import ServiceUnavailable
 
 logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 FRESH_KEY = "configdb:{name}:fresh"
 STALE_KEY = "configdb:{name}:stale"
@@ -24,11 +28,11 @@ MAX_SITE_PAGES = 20
 class ConfigDBUnavailable(ServiceUnavailable):
     default_detail = "The configuration database cannot be reached; try again later."
 
-    def __init__(self, detail=None, retry_after: int | None = BACKOFF_SECONDS):
+    def __init__(self, detail: str | None = None, retry_after: int | None = BACKOFF_SECONDS) -> None:
         super().__init__(detail, retry_after=retry_after)
 
 
-def _get_json(url: str):
+def _get_json(url: str) -> Any:
     try:
         response = requests.get(url, timeout=settings.CONFIGDB_TIMEOUT_SECONDS)
         response.raise_for_status()
@@ -41,7 +45,7 @@ def _url(path: str) -> str:
     return f"{settings.CONFIGDB_URL}/{path.lstrip('/')}"
 
 
-def cached(name: str):
+def cached(name: str) -> Any:
     """The last fetched value of `name` (fresh, else stale), never asking configdb; None when nothing is cached."""
     value = cache.get(FRESH_KEY.format(name=name))
     if value is not None:
@@ -50,7 +54,7 @@ def cached(name: str):
     return stale[1] if stale is not None else None
 
 
-def cached_resource(name: str, fetch):
+def cached_resource(name: str, fetch: Callable[[], T]) -> T:
     """The value of `fetch()`, fresh for CONFIGDB_CACHE_SECONDS; during an outage the last good copy serves for
     CONFIGDB_STALE_SECONDS. After a failure no new attempt is made for BACKOFF_SECONDS. Raises ConfigDBUnavailable
     when configdb cannot answer and nothing is cached."""
@@ -111,14 +115,14 @@ def configuration_types() -> frozenset[str]:
         return fallback
 
 
-def _coded(items) -> list[dict]:
+def _coded(items: Any) -> list[dict[str, Any]]:
     """The entries of a nested configdb list that carry a code; entries without one describe nothing we can use."""
     return [
         item for item in items or [] if isinstance(item, dict) and isinstance(item.get("code"), str) and item["code"]
     ]
 
 
-def _instrument_type_code(instrument) -> str | None:
+def _instrument_type_code(instrument: Any) -> str | None:
     if not isinstance(instrument, dict):
         return None
     instrument_type = instrument.get("instrument_type")
@@ -126,7 +130,7 @@ def _instrument_type_code(instrument) -> str | None:
     return code if isinstance(code, str) and code else None
 
 
-def _site(raw) -> dict:
+def _site(raw: Any) -> dict[str, Any]:
     if not isinstance(raw, dict) or not isinstance(raw.get("code"), str) or not raw["code"]:
         raise ConfigDBUnavailable("configdb: a site without a code")
     return {
@@ -150,21 +154,22 @@ def _site(raw) -> dict:
     }
 
 
-def _fetch_sites() -> list[dict]:
+def _fetch_sites() -> list[dict[str, Any]]:
     url = _url("/sites/")
-    sites = []
+    sites: list[dict[str, Any]] = []
     for _ in range(MAX_SITE_PAGES):
         data = _get_json(url)
         if not isinstance(data, dict) or not isinstance(data.get("results"), list):
             raise ConfigDBUnavailable(f"configdb: {url} did not answer a list of results")
         sites.extend(_site(raw) for raw in data["results"])
-        url = data.get("next")
-        if not url:
+        next_url = data.get("next")
+        if not next_url:
             return sites
+        url = next_url
     raise ConfigDBUnavailable(f"configdb: /sites/ has more than {MAX_SITE_PAGES} pages")
 
 
-def sites(*, cached_only: bool = False) -> list[dict] | None:
+def sites(*, cached_only: bool = False) -> list[dict[str, Any]] | None:
     """configdb's sites as `[{"code", "enclosures": [{"code", "telescopes": [{"code", "instrument_types"}]}]}]`.
 
     None when CONFIGDB_URL is not set, or with `cached_only` when nothing is cached (no request is made then).

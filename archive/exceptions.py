@@ -1,11 +1,13 @@
 """The project's one error vocabulary: domain errors and the DRF exception handler that shapes them."""
 
 import logging
+from typing import Any
 
 from django.conf import settings
 from django.db import InterfaceError, OperationalError
 from rest_framework import status
 from rest_framework.exceptions import APIException
+from rest_framework.response import Response
 
 from archive.dbtimeout import is_query_canceled
 
@@ -19,7 +21,7 @@ class ServiceUnavailable(APIException):
     default_detail = "A service the archive depends on cannot be reached; try again later."
     default_code = "service_unavailable"
 
-    def __init__(self, detail=None, retry_after: int | None = None):
+    def __init__(self, detail: str | None = None, retry_after: int | None = None) -> None:
         super().__init__(detail)
         self.retry_after = retry_after
 
@@ -38,7 +40,7 @@ class PayloadTooLarge(APIException):
     default_code = "payload_too_large"
 
 
-def exception_handler(exc, context):
+def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
     """DRF's handler, plus 503s for unreachable dependencies: a 500 is always a bug, never an outage."""
     # Imported here: rest_framework.views loads the authentication classes, whose modules raise this module's errors.
     from rest_framework.views import exception_handler as drf_exception_handler
@@ -55,6 +57,7 @@ def exception_handler(exc, context):
         logger.warning("Database unavailable: %s", exc)
         exc = ServiceUnavailable("The database cannot be reached; try again later.", retry_after=30)
     response = drf_exception_handler(exc, context)
-    if response is not None and getattr(exc, "retry_after", None):
-        response["Retry-After"] = str(exc.retry_after)
+    retry_after = getattr(exc, "retry_after", None)
+    if response is not None and retry_after:
+        response["Retry-After"] = str(retry_after)
     return response

@@ -3,10 +3,11 @@
 import logging
 import threading
 import time
+from collections.abc import Callable
 
 from django.core.cache import cache
 from django.db import connections
-from django.http import JsonResponse
+from django.http import HttpRequest, JsonResponse
 
 from archive.filestore import get_filestore
 from archive.messaging import get_publisher
@@ -22,7 +23,7 @@ _remembered: dict[str, tuple[float, dict]] = {}
 _remembered_lock = threading.Lock()
 
 
-def _remembered_check(name: str, check) -> dict:
+def _remembered_check(name: str, check: Callable[[], dict]) -> dict:
     now = time.monotonic()
     with _remembered_lock:
         known = _remembered.get(name)
@@ -65,7 +66,7 @@ def forget_remote_checks() -> None:
         _remembered.clear()
 
 
-def health(request):
+def health(request: HttpRequest) -> JsonResponse:
     """200 when the database answers, 503 otherwise; the other dependencies are reported, not required."""
     checks = {
         "database": _database(),

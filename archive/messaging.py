@@ -22,7 +22,7 @@ class PublishFailed(Exception):
 class Publisher:
     """One connection per process, made on first use and re-made after any failure."""
 
-    def __init__(self):
+    def __init__(self) -> None:
         self._lock = threading.Lock()
         self._connection: Connection | None = None
         self._producers: dict[str, Producer] = {}

@@ -1,7 +1,9 @@
 """Request bodies bounded before they are read: one size limit for every endpoint but the uploads."""
 
+from collections.abc import Callable
+
 from django.conf import settings
-from django.http import JsonResponse
+from django.http import HttpRequest, HttpResponseBase, JsonResponse
 from django.urls import Resolver404, resolve
 
 # Views that take files and check their own, larger limit (FRAME_UPLOAD_MAX_BYTES) from the Content-Length.
@@ -17,10 +19,10 @@ class RequestBodyLimitMiddleware:
     read the body: the web client sends its token in the form) and before throttling.
     """
 
-    def __init__(self, get_response):
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponseBase]) -> None:
         self.get_response = get_response
 
-    def __call__(self, request):
+    def __call__(self, request: HttpRequest) -> HttpResponseBase:
         declared = request.META.get("CONTENT_LENGTH")
         if declared:
             try:

@@ -1,9 +1,10 @@
 """The client's address, taking X-Forwarded-For only from the NUM_PROXIES trusted reverse proxies in front of us."""
 
 from django.conf import settings
+from django.http import HttpRequest
 
 
-def client_address(request) -> str:
+def client_address(request: HttpRequest) -> str:
     """The address of the client that sent `request`.
 
     With NUM_PROXIES = 0, X-Forwarded-For is ignored (anyone can send it). With N trusted proxies, each appends the

@@ -5,22 +5,27 @@ import binascii
 import datetime
 import json
 import logging
+from collections.abc import Callable, Sequence
 from contextlib import nullcontext
+from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import EmptyResultSet
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import OperationalError, connections, transaction
-from django.db.models import Q
+from django.db.models import Q, QuerySet
+from django.http import QueryDict
 from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.pagination import BasePagination
+from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.utils.urls import remove_query_param, replace_query_param
+from rest_framework.views import APIView
 
 logger = logging.getLogger(__name__)
 
 
-def _positive_int(value, default: int, maximum: int | None = None) -> int:
+def _positive_int(value: Any, default: int, maximum: int | None = None) -> int:
     try:
         number = int(value)
     except (TypeError, ValueError):
@@ -30,7 +35,9 @@ def _positive_int(value, default: int, maximum: int | None = None) -> int:
     return min(number, maximum) if maximum else number
 
 
-def _run_bounded(queryset, select_sql: str, params, *, timeout_ms: int, serial: bool = False) -> tuple | None:
+def _run_bounded(
+    queryset: QuerySet[Any, Any], select_sql: str, params: Sequence[Any], *, timeout_ms: int, serial: bool = False
+) -> tuple[Any, ...] | None:
     """The row of `select_sql` under a statement timeout, in one round trip; None when it took too long.
 
     The timeout is set with SET LOCAL in the same query string as the statement and put back by the statement itself,
@@ -61,7 +68,9 @@ def _run_bounded(queryset, select_sql: str, params, *, timeout_ms: int, serial: 
         return None
 
 
-def exact_count(queryset, timeout_ms: int, *, cap: int | None = None, serial: bool = False) -> int | None:
+def exact_count(
+    queryset: QuerySet[Any, Any], timeout_ms: int, *, cap: int | None = None, serial: bool = False
+) -> int | None:
     """COUNT(*) under a statement timeout, in one round trip; None when it took too long. With `cap`, counting stops
     there: a result of `cap` means "at least". `serial` as for `_run_bounded`."""
     try:
@@ -74,7 +83,9 @@ def exact_count(queryset, timeout_ms: int, *, cap: int | None = None, serial: bo
     return None if row is None else row[0]
 
 
-def counted_page(queryset, *, field: str, descending: bool, offset: int, size: int, cap: int, timeout_ms: int):
+def counted_page(
+    queryset: QuerySet[Any, Any], *, field: str, descending: bool, offset: int, size: int, cap: int, timeout_ms: int
+) -> tuple[list[int] | None, int] | None:
     """`(ids, count)`: the ids of rows offset..offset+size of `queryset` ordered by (field, id) (`field` a column),
     and the number of all its rows, from one scan of its matches. `(None, cap)` when there are `cap` matches or more
     (the scan stops there); None when it took longer than `timeout_ms`.
@@ -102,7 +113,7 @@ def counted_page(queryset, *, field: str, descending: bool, offset: int, size: i
     return (None, cap) if count >= cap else (ids, count)
 
 
-def planner_estimate(queryset) -> int:
+def planner_estimate(queryset: QuerySet[Any, Any]) -> int:
     """The planner's row estimate of `queryset`'s filters. Only the key is selected: planning a page's full target
     list (footprints as GeoJSON, ...) took three times as long and does not change the estimate."""
     try:
@@ -126,25 +137,29 @@ class ArchivePagination(BasePagination):
     cannot give the order): such a list is estimated first and, when small, paged and counted from one scan.
     """
 
-    def paginate_queryset(self, queryset, request, view=None):
+    def paginate_queryset(
+        self, queryset: QuerySet[Any, Any], request: Request, view: APIView | None = None
+    ) -> list[Any]:
         self.request = request
         params = request.query_params
         self.limit = _positive_int(
             params.get("limit"), settings.PAGINATION_DEFAULT_LIMIT, settings.PAGINATION_MAX_LIMIT
         )
-        self.field, self.descending = getattr(view, "ordering_key", lambda r: ("id", True))(request)
+        ordering_key: Callable[[Request], tuple[str, bool]] = getattr(view, "ordering_key", lambda r: ("id", True))
+        self.field, self.descending = ordering_key(request)
         self.style = "cursor" if params.get("pagination_style") == "cursor" else "limit"
         if self.style == "cursor":
             return self._paginate_cursor(queryset, params)
         return self._paginate_offset(queryset, params, view)
 
     # --- limit/offset -------------------------------------------------------------------------------------------
-    def _ordered(self, queryset, reverse: bool = False):
+    def _ordered(self, queryset: QuerySet[Any, Any], reverse: bool = False) -> QuerySet[Any, Any]:
         descending = self.descending != reverse
         prefix = "-" if descending else ""
         return queryset.order_by(f"{prefix}{self.field}", f"{prefix}id")
 
-    def _paginate_offset(self, queryset, params, view):
+    # `view` may have the optional hooks of the class docstring, looked up by name.
+    def _paginate_offset(self, queryset: QuerySet[Any, Any], params: QueryDict, view: Any) -> list[Any]:
         try:
             self.offset = max(int(params.get("offset", 0)), 0)
         except (TypeError, ValueError):
@@ -176,7 +191,7 @@ class ArchivePagination(BasePagination):
         self.count, self.count_estimated = self._count(queryset, timeout, estimate, len(rows))
         return rows
 
-    def _counted_page(self, queryset) -> list | None:
+    def _counted_page(self, queryset: QuerySet[Any, Any]) -> list[Any] | None:
         """The page, with the exact count, from one scan of the matches; None when that scan gave up."""
         self.scanned = True
         found = counted_page(
@@ -200,7 +215,9 @@ class ArchivePagination(BasePagination):
         # The rows by primary key, through the same queryset: its annotations, and its filters checked once more.
         return list(self._ordered(queryset.filter(pk__in=ids))) if ids else []
 
-    def _count(self, queryset, timeout: int | None, estimate: int | None, page_length: int) -> tuple[int, bool]:
+    def _count(
+        self, queryset: QuerySet[Any, Any], timeout: int | None, estimate: int | None, page_length: int
+    ) -> tuple[int, bool]:
         """(count, estimated) of a list whose page was read on its own."""
         unordered = queryset.order_by()
         floor = max(self.offset + page_length + (1 if self.has_next else 0), self.at_least)
@@ -235,14 +252,14 @@ class ArchivePagination(BasePagination):
         except (ValueError, binascii.Error, UnicodeError, TypeError):
             raise NotFound("Invalid cursor") from None
 
-    def _encode_cursor(self, row, direction: str) -> str:
+    def _encode_cursor(self, row: Any, direction: str) -> str:
         value = getattr(row, self.field)
         if isinstance(value, datetime.datetime | datetime.date):
             value = value.isoformat()
         raw = json.dumps({"v": value, "id": row.id, "d": direction}, separators=(",", ":"))
         return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
 
-    def _after(self, value, row_id: int, descending: bool) -> Q:
+    def _after(self, value: Any, row_id: int, descending: bool) -> Q:
         """Rows strictly after (value, id) in the order; NULLs sort last ascending and first descending."""
         field = self.field
         if descending:
@@ -253,7 +270,7 @@ class ArchivePagination(BasePagination):
             return Q(**{f"{field}__isnull": True, "id__gt": row_id})
         return Q(**{f"{field}__gt": value}) | Q(**{field: value, "id__gt": row_id}) | Q(**{f"{field}__isnull": True})
 
-    def _paginate_cursor(self, queryset, params):
+    def _paginate_cursor(self, queryset: QuerySet[Any, Any], params: QueryDict) -> list[Any]:
         raw = params.get("cursor")
         cursor = self._decode_cursor(raw) if raw else None
         backwards = cursor is not None and cursor["d"] == "p"
@@ -276,7 +293,7 @@ class ArchivePagination(BasePagination):
         return rows
 
     # --- responses ----------------------------------------------------------------------------------------------
-    def _link(self, **changes) -> str:
+    def _link(self, **changes: object) -> str:
         url = self.request.build_absolute_uri()
         for key, value in changes.items():
             url = remove_query_param(url, key) if value is None else replace_query_param(url, key, value)
@@ -300,7 +317,7 @@ class ArchivePagination(BasePagination):
             return self._link(limit=self.limit, offset=None)
         return self._link(limit=self.limit, offset=self.offset - self.limit)
 
-    def get_paginated_response(self, data):
+    def get_paginated_response(self, data: Any) -> Response:
         if self.style == "cursor":
             return Response({"next": self.get_next_link(), "previous": self.get_previous_link(), "results": data})
         return Response(
@@ -313,7 +330,7 @@ class ArchivePagination(BasePagination):
             }
         )
 
-    def get_paginated_response_schema(self, schema):
+    def get_paginated_response_schema(self, schema: dict[str, Any]) -> dict[str, Any]:
         return {
             "type": "object",
             # `count` and `count_estimated` are not part of a cursor page.

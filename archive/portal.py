@@ -32,7 +32,7 @@ class PortalUnavailable(ServiceUnavailable):
     default_detail = UNAVAILABLE_MESSAGE
     default_code = "portal_unavailable"
 
-    def __init__(self, detail=None, retry_after: int | None = RETRY_AFTER_SECONDS):
+    def __init__(self, detail: str | None = None, retry_after: int | None = RETRY_AFTER_SECONDS) -> None:
         super().__init__(detail, retry_after=retry_after)
 
 
@@ -168,7 +168,7 @@ def _record_success() -> None:
     cache.delete(CIRCUIT_FAILURES_KEY)
 
 
-def _call(method: str, url: str, **kwargs) -> requests.Response:
+def _call(method: str, url: str, **kwargs: Any) -> requests.Response:
     """One portal call with the timeout, through the circuit breaker; 5xx and network errors are PortalUnavailable."""
     if cache.get(CIRCUIT_OPEN_KEY):
         raise PortalUnavailable()

@@ -6,6 +6,9 @@ what orjson does not do the same way: indented output (`application/json; indent
 orjson refuses (integers beyond 64 bits).
 """
 
+from collections.abc import Mapping
+from typing import Any
+
 import orjson
 from rest_framework import renderers
 from rest_framework.utils.encoders import JSONEncoder
@@ -18,10 +21,12 @@ _PARAGRAPH_SEPARATOR = "\u2029".encode()
 
 
 class JSONRenderer(renderers.JSONRenderer):
-    def render(self, data, accepted_media_type=None, renderer_context=None):
+    def render(
+        self, data: Any, accepted_media_type: str | None = None, renderer_context: Mapping[str, Any] | None = None
+    ) -> bytes:
         if data is None:
             return b""
-        if self.get_indent(accepted_media_type, renderer_context or {}) is not None:
+        if self.get_indent(accepted_media_type or "", renderer_context or {}) is not None:
             return super().render(data, accepted_media_type, renderer_context)
         try:
             body = orjson.dumps(data, default=JSONEncoder().default, option=_OPTIONS)

@@ -4,12 +4,15 @@ order, and a row whose attempt fails stays, backing off, for a later drain."""
 import datetime
 import logging
 from collections.abc import Callable
+from typing import Any, TypeVar
 
 from django.conf import settings
 from django.db import models, transaction
 from django.utils import timezone
 
 logger = logging.getLogger(__name__)
+
+Row = TypeVar("Row", bound=models.Model)
 
 
 def retry_delay(attempts: int) -> datetime.timedelta:
@@ -18,9 +21,9 @@ def retry_delay(attempts: int) -> datetime.timedelta:
 
 
 def drain(
-    model: type[models.Model],
+    model: type[Row],
     *,
-    handle: Callable[[models.Model], None],
+    handle: Callable[[Row], None],
     retry_on: tuple[type[BaseException], ...],
     using: str,
     batch_size: int,
@@ -38,13 +41,14 @@ def drain(
     name = model._meta.verbose_name_plural
     while True:
         with transaction.atomic(using=using):
-            rows = model.objects.using(using).select_for_update(skip_locked=True).order_by("id")
+            rows = model._default_manager.using(using).select_for_update(skip_locked=True).order_by("id")
             if due_only:
                 rows = rows.filter(next_attempt_at__lte=timezone.now())
-            batch = list(rows[:batch_size])
+            # Rows of a retry table: each has `attempts`, `last_error` and `next_attempt_at`.
+            batch: list[Any] = list(rows[:batch_size])
             if not batch:
                 break
-            done = []
+            done: list[int] = []
             for row in batch:
                 try:
                     handle(row)
@@ -57,7 +61,7 @@ def drain(
                     logger.warning("%d %s wait for a later attempt: %s", len(batch) - len(done), name, exc)
                     break
                 done.append(row.id)
-            model.objects.using(using).filter(id__in=done).delete()
+            model._default_manager.using(using).filter(id__in=done).delete()
             done_total += len(done)
         if failed or not repeat:
             break

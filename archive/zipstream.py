@@ -46,6 +46,7 @@ def stream_zip(members: list[Member], *, missing_name: str, sized: bool = False)
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="zip-open") as opener:
         pending = opener.submit(members[0].open) if members else None
         for index, member in enumerate(members):
+            assert pending is not None  # each member's opening was submitted before its turn
             try:
                 chunks = pending.result()
             except MemberSkipped:

@@ -2,21 +2,24 @@
 
 import datetime
 import functools
+from collections.abc import Sequence
+from typing import Any, TypeVar
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.contrib.auth.models import AnonymousUser, User
 from django.db import DEFAULT_DB_ALIAS, connections, router
-from django.db.models import Model
+from django.db.models import Field, Model
 from django.utils import timezone
 
 from authentication.models import Profile
 
 # Where `user_proposals` keeps its answer on the user object for the rest of the request.
 PROPOSALS_ATTRIBUTE = "_archive_proposals"
+M = TypeVar("M", bound=Model)
 
 
-def profile_of(user) -> Profile | None:
+def profile_of(user: User) -> Profile | None:
     """The user's profile, from the user object when a join already loaded it; None if the user has none."""
     try:
         return user.profile
@@ -33,7 +36,7 @@ def proposals_are_stale(profile: Profile, now: datetime.datetime | None = None) 
     return (now - fetched).total_seconds() >= settings.OAUTH_PROPOSALS_TTL_SECONDS
 
 
-def user_proposals(*, user: AbstractBaseUser | AnonymousUser | None) -> list[str]:
+def user_proposals(*, user: User | AnonymousUser | None) -> list[str]:
     """The proposals that open proprietary frames to the user, read once per request and kept on the user object.
 
     A read of the stored profile and nothing else: never a portal call, never a write, so that visibility
@@ -53,7 +56,7 @@ def user_proposals(*, user: AbstractBaseUser | AnonymousUser | None) -> list[str
     return proposals
 
 
-def _profile_proposals(user) -> list[str]:
+def _profile_proposals(user: User) -> list[str]:
     profile = profile_of(user)
     if profile is None:
         return []
@@ -64,7 +67,7 @@ def _profile_proposals(user) -> list[str]:
 
 
 @functools.cache
-def _token_lookup() -> tuple[str, list, list]:
+def _token_lookup() -> tuple[str, list[Field], list[Field]]:
     """The local-token look-up as SQL made once per process, with the user's and the profile's fields in its order.
 
     Every token request runs it, and compiling it through the ORM (a token joined to its user and profile) cost twice
@@ -86,18 +89,18 @@ def _token_lookup() -> tuple[str, list, list]:
     return sql, user_fields, profile_fields
 
 
-def _from_row(model, using: str, fields: list, values) -> Model:
+def _from_row(model: type[M], using: str, fields: list[Field], values: Sequence[Any]) -> M:
     """An instance from selected column values, converted as the ORM converts them."""
     connection = connections[using]
     converted = []
     for field, value in zip(fields, values, strict=True):
-        for converter in field.get_db_converters(connection):
+        for converter in field.get_db_converters(connection):  # type: ignore[attr-defined]  # missing in the stubs
             value = converter(value, field, connection)
         converted.append(value)
     return model.from_db(using, [field.attname for field in fields], converted)
 
 
-def _user_by_local_token(key: str):
+def _user_by_local_token(key: str) -> User | None:
     """The user of a local DRF token with its profile attached (as select_related would), in one query."""
     sql, user_fields, profile_fields = _token_lookup()
     user_model = get_user_model()
@@ -119,7 +122,7 @@ def _user_by_local_token(key: str):
     return user
 
 
-def user_by_api_key(*, key: str):
+def user_by_api_key(*, key: str) -> User | None:
     """The user a key belongs to, as a local DRF token or as the mirror of a portal token; None if neither.
 
     One query on the common path (the local token, joined to its user and profile), so that token requests stay cheap.

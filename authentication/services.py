@@ -4,8 +4,10 @@ import datetime
 import logging
 
 from django.contrib.auth import authenticate, get_user_model
+from django.contrib.auth.models import AnonymousUser, User
 from django.core.cache import cache
 from django.db import IntegrityError, transaction
+from django.http import HttpRequest
 from django.utils import timezone
 from kombu.exceptions import KombuError
 from rest_framework.authtoken.models import Token
@@ -40,8 +42,8 @@ def auth_event_record(
     outcome: str,
     method: str,
     username: str = "",
-    user=None,
-    request=None,
+    user: User | None = None,
+    request: HttpRequest | None = None,
 ) -> AuthEvent:
     """Append one audit event; never given a password or a token."""
     address = client_address(request) if request is not None else ""
@@ -77,7 +79,7 @@ def _assign_api_token(*, profile: Profile, api_token: str, confirmed: bool, now:
         profile.api_token_confirmed_at = now
 
 
-def _user_for_update(username: str):
+def _user_for_update(username: str) -> tuple[User, bool]:
     """(user, created): the user of that name, locked, created with an unusable password if new."""
     User = get_user_model()
     user = User.objects.select_for_update().filter(username=username).first()
@@ -101,8 +103,8 @@ def profile_update_from_portal(
     reactivate: bool,
     confirm_token: bool,
     mark_fetched: bool = False,
-    request=None,
-):
+    request: HttpRequest | None = None,
+) -> User:
     """Create or update the user the portal described, in one transaction; returns the user.
 
     `reactivate`: this check refuses inactive portal accounts (a password login, a Token refresh), so an account the
@@ -162,7 +164,7 @@ def profile_update_from_portal(
     return user
 
 
-def push_throttle_check(*, request) -> None:
+def push_throttle_check(*, request: HttpRequest) -> None:
     """Raise Throttled (429) when the client address is over its rate of refused server keys, before the key is
     compared. Only the first such refusal of a window is audited; the rest are counted in the cache."""
     wait = throttling.push_refusal_wait(request=request)
@@ -178,7 +180,7 @@ def push_throttle_check(*, request) -> None:
     raise Throttled(wait=wait)
 
 
-def push_refusal_record(*, request) -> None:
+def push_refusal_record(*, request: HttpRequest) -> None:
     """A push with a wrong or missing server key: counted against the address, and audited."""
     throttling.push_refusal_record(request=request)
     auth_event_record(
@@ -186,7 +188,7 @@ def push_refusal_record(*, request) -> None:
     )
 
 
-def user_push_apply(*, data: portal.PortalProfile, request=None):
+def user_push_apply(*, data: portal.PortalProfile, request: HttpRequest | None = None) -> User:
     """The portal's push of one user: upsert, never touching the password or `is_active`; then recheck the
     user's token at the portal in the background, which is how a deactivation there reaches the archive."""
     try:
@@ -224,7 +226,7 @@ def _portal_user_refresh_queue(*, user_id: int) -> None:
         )
 
 
-def _portal_rejected(*, user, api_token: str) -> Profile:
+def _portal_rejected(*, user: User, api_token: str) -> Profile:
     """The portal refuses `api_token`: no proposals; deactivate the user if that token had been confirmed."""
     now = timezone.now()
     User = get_user_model()
@@ -254,7 +256,7 @@ def _portal_rejected(*, user, api_token: str) -> Profile:
     return profile
 
 
-def proposals_refresh(*, user, profile: Profile | None = None, force: bool = False) -> Profile:
+def proposals_refresh(*, user: User, profile: Profile | None = None, force: bool = False) -> Profile:
     """Ask the portal (by the user's portal token) for the user's profile and proposals; returns the profile.
 
     Requests reach it through `proposals_refresh_if_stale` as they authenticate; the push's recheck and the daily
@@ -296,7 +298,7 @@ def proposals_refresh(*, user, profile: Profile | None = None, force: bool = Fal
     return fresh
 
 
-def proposals_refresh_if_stale(user) -> None:
+def proposals_refresh_if_stale(user: User | AnonymousUser | None) -> None:
     """Refresh a portal-linked user's proposals when the stored list is stale; called once as a request authenticates.
 
     Every way a request authenticates calls this (the DRF classes of authentication.backends, and
@@ -349,14 +351,14 @@ def auth_events_purge(*, now: datetime.datetime | None = None, retention_days: i
 # --- logins and tokens ----------------------------------------------------------------------------------------------
 
 
-def login_authenticate(*, request, username: str, password: str, method: str):
+def login_authenticate(*, request: HttpRequest, username: str, password: str, method: str) -> User | None:
     """A password login through the backends, behind the login throttles; the user or None.
 
     Raises Throttled (429) before any backend runs when the address or the username is over its rate, and
     PortalUnavailable (503) when the portal cannot answer. Failures are counted by the `user_login_failed` receiver.
     """
 
-    def login_event(outcome: str, user=None) -> None:
+    def login_event(outcome: str, user: User | None = None) -> None:
         auth_event_record(
             kind=AuthEvent.Kind.LOGIN, outcome=outcome, method=method, username=username, user=user, request=request
         )
@@ -383,7 +385,7 @@ def login_authenticate(*, request, username: str, password: str, method: str):
     return user
 
 
-def token_obtain(*, user, request=None) -> Token:
+def token_obtain(*, user: User, request: HttpRequest | None = None) -> Token:
     """The user's local API token, created if missing (repeated calls return the same key)."""
     token, created = Token.objects.get_or_create(user=user)
     if created:
@@ -397,7 +399,7 @@ def token_obtain(*, user, request=None) -> Token:
     return token
 
 
-def token_rotate(*, user, method: str, request=None) -> Token:
+def token_rotate(*, user: User, method: str, request: HttpRequest | None = None) -> Token:
     """Replace the user's local API token with a new one (also when there was none); the portal mirror is untouched."""
     User = get_user_model()
     with transaction.atomic():

@@ -3,9 +3,12 @@ polls, and fresh download and preview URLs of the archive frames a session holds
 
 import datetime
 import time
+from typing import Any
 
 from django.conf import settings
+from django.contrib.auth.models import User
 from django.db.models import Prefetch, QuerySet
+from django.http import HttpRequest
 
 from datalab.models import DataOperation, DataSession, OperationRun, RunStatus
 from datalab.operations.resolve import resolve_archive
@@ -17,19 +20,19 @@ from frames.models import Thumbnail
 PRODUCT_URL_FIELDS = {"fits": "fits_url", "large": "large_url", "small": "small_url", "tif": "tif_url"}
 
 
-def session_queryset(*, user) -> QuerySet:
+def session_queryset(*, user: User) -> QuerySet[DataSession]:
     operations = Prefetch("operations", queryset=DataOperation.objects.select_related("run").order_by("id"))
     return DataSession.objects.filter(user=user).select_related("user").prefetch_related(operations)
 
 
-def session_get(*, user, session_id) -> DataSession | None:
+def session_get(*, user: User, session_id: Any) -> DataSession | None:
     try:
         return DataSession.objects.select_related("user").filter(user=user, pk=int(session_id)).first()
     except (TypeError, ValueError, OverflowError):
         return None
 
 
-def operation_queryset(*, session: DataSession) -> QuerySet:
+def operation_queryset(*, session: DataSession) -> QuerySet[DataOperation]:
     return DataOperation.objects.filter(session=session).select_related("run").order_by("id")
 
 
@@ -80,7 +83,7 @@ def wire_output(run: OperationRun, urls: dict[str, str]) -> dict | None:
     return {"output_files": files, "output_data": run.output.get("output_data", [])}
 
 
-def frame_item_links(*, user, basenames: set[str], request) -> dict[str, dict[str, str]]:
+def frame_item_links(*, user: User, basenames: set[str], request: HttpRequest) -> dict[str, dict[str, str]]:
     """Fresh `url`, `small_url` and `large_url` of the archive frames the user may see, by item basename, in three
     queries whatever their number. Previews are the frame's thumbnails, or pictures rendered from its file."""
     if not basenames:

@@ -2,6 +2,7 @@
 progress, products, finish), every worker write fenced by the run's attempt."""
 
 import datetime
+import functools
 import hashlib
 import json
 import logging
@@ -11,6 +12,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
+from django.contrib.auth.models import User
+from django.core.files.storage import Storage
 from django.db import IntegrityError, transaction
 from django.db.models import F, Q
 from django.db.models.functions import Greatest
@@ -21,7 +24,7 @@ from archive.celery import app as celery_app
 from archive.exceptions import ServiceUnavailable
 from datalab.jsonsafe import json_safe
 from datalab.models import DataOperation, DataSession, OperationRun, RunStatus
-from datalab.operations.base import InputError, get_operation
+from datalab.operations.base import InputError, Operation, get_operation
 from datalab.operations.inputs import check_input_data, stored_item
 from datalab.operations.resolve import Resolved, resolve_items
 
@@ -43,7 +46,7 @@ def _item_identity(item: dict) -> tuple[str, str]:
     return (item.get("source", "archive") or "archive", item["basename"])
 
 
-def _session_items(*, user, items: list[dict]) -> list[dict]:
+def _session_items(*, user: User, items: list[dict]) -> list[dict]:
     """Items checked (each resolved: 404 when missing or invisible), put in stored form, duplicates collapsed."""
     seen: set[tuple[str, str]] = set()
     kept = []
@@ -59,13 +62,15 @@ def _session_items(*, user, items: list[dict]) -> list[dict]:
     return kept
 
 
-def session_create(*, user, name: str, input_data: list[dict]) -> DataSession:
+def session_create(*, user: User, name: str, input_data: list[dict]) -> DataSession:
     items = _session_items(user=user, items=input_data)
     now = timezone.now()
     return DataSession.objects.create(user=user, name=name, input_data=items, modified=now, accessed=now)
 
 
-def session_update(*, session: DataSession, name: str | None = None, input_data: list[dict] | None = None):
+def session_update(
+    *, session: DataSession, name: str | None = None, input_data: list[dict] | None = None
+) -> DataSession:
     """Rename, and merge items: those with a new (source, basename) are appended in the order given."""
     fields = ["modified", "accessed"]
     if name is not None:
@@ -125,7 +130,9 @@ def dedupe_key(*, name: str, version: int, params: dict, files: dict[str, list[R
     return hashlib.sha256(_canonical_json(document).encode("ascii")).hexdigest()
 
 
-def _prepare(*, user, name: str, input_data: Any):
+def _prepare(
+    *, user: User, name: str, input_data: Any
+) -> tuple[type[Operation], dict, dict[str, list[Resolved]], dict[str, Any]]:
     operation_class = get_operation(name) if isinstance(name, str) else None
     if operation_class is None:
         raise InputError(f"Unknown operation '{name}'", "name")
@@ -147,7 +154,7 @@ def _prepare(*, user, name: str, input_data: Any):
     return operation_class, params, resolved, echoed
 
 
-def operation_submit(*, session: DataSession, user, name: str, input_data: Any) -> DataOperation:
+def operation_submit(*, session: DataSession, user: User, name: str, input_data: Any) -> DataOperation:
     """Check, resolve and record an operation; publish its run when it is new (or failed before) and its parents
     are done. A broker that refuses takes the request back: nothing stays recorded that was not started."""
     operation_class, params, resolved, echoed = _prepare(user=user, name=name, input_data=input_data)
@@ -180,7 +187,9 @@ def operation_submit(*, session: DataSession, user, name: str, input_data: Any) 
     return operation
 
 
-def _run_for_key(*, key: str, name: str, version: int, inputs: dict, parents: list[OperationRun]):
+def _run_for_key(
+    *, key: str, name: str, version: int, inputs: dict, parents: list[OperationRun]
+) -> tuple[OperationRun, bool]:
     run = OperationRun.objects.select_for_update().filter(key=key).first()
     created = False
     if run is None:
@@ -406,7 +415,7 @@ def run_claim(*, run_id: int, task_id: str = "") -> Claim | str:
         return Claim(run=run, attempt=run.attempt)
 
 
-def _fenced(claim: Claim, **extra) -> Q:
+def _fenced(claim: Claim, **extra: Any) -> Q:
     return Q(pk=claim.run.pk, attempt=claim.attempt, status=RunStatus.IN_PROGRESS, **extra)
 
 
@@ -426,7 +435,7 @@ def run_progress(*, claim: Claim, fraction: float, message: str) -> bool:
     return OperationRun.objects.filter(pk=claim.run.pk, cancel_requested=True).exists()
 
 
-def _greatest(value: float):
+def _greatest(value: float) -> Greatest:
     return Greatest(F("progress"), value)
 
 
@@ -524,7 +533,7 @@ def housekeeping(*, now: datetime.datetime | None = None) -> dict:
         with transaction.atomic():
             deleted, _ = OperationRun.objects.filter(pk=run.pk, operations__isnull=True).delete()
             if deleted:
-                transaction.on_commit(lambda files=files: _delete_files(storage, files))
+                transaction.on_commit(functools.partial(_delete_files, storage, files))
         report["orphans"] += 1 if deleted else 0
     return report
 
@@ -536,7 +545,7 @@ def _stored_files(output: dict | None) -> list[str]:
     return keys
 
 
-def _delete_files(storage, keys: list[str]) -> None:
+def _delete_files(storage: Storage, keys: list[str]) -> None:
     for key in keys:
         try:
             storage.delete(key)

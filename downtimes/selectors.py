@@ -2,7 +2,9 @@
 
 import datetime
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from django.conf import settings
 from django.db.models import QuerySet
@@ -15,7 +17,8 @@ from downtimes.models import CODE_FIELDS, Downtime, DowntimeEvent
 
 logger = logging.getLogger(__name__)
 
-_UNSET = object()
+# The default of the `topology` arguments: look it up (None is an answer, "no configdb").
+_UNSET: Any = object()
 # The time filters; the calendar's default window applies when none of them is given.
 TIME_PARAMETERS = (
     "starts_after",
@@ -54,8 +57,9 @@ class Topology:
         return not instrument_type or (site, enclosure, telescope, instrument_type) in self.instrument_paths
 
     @classmethod
-    def from_sites(cls, sites: list[dict]) -> "Topology":
-        telescope_paths, instrument_paths = set(), set()
+    def from_sites(cls, sites: list[dict[str, Any]]) -> "Topology":
+        telescope_paths: set[tuple[str, str, str]] = set()
+        instrument_paths: set[tuple[str, str, str, str]] = set()
         for site in sites:
             for enclosure in site["enclosures"]:
                 for telescope in enclosure["telescopes"]:
@@ -89,7 +93,7 @@ def downtime_read_topology() -> Topology | None:
         return None
 
 
-def downtime_code_known(*, field: str, value: str, topology=_UNSET) -> bool:
+def downtime_code_known(*, field: str, value: str, topology: Topology | None = _UNSET) -> bool:
     """Whether a filter may name `value`: configdb knows it, or a stored downtime has it (retired codes stay
     searchable). The stored check is one EXISTS, made only for values configdb does not know.
 
@@ -105,7 +109,7 @@ def downtime_code_known(*, field: str, value: str, topology=_UNSET) -> bool:
     return Downtime.objects.filter(**{field: value}).exists()
 
 
-def downtime_choice_options(*, topology=_UNSET) -> dict[str, list[str]]:
+def downtime_choice_options(*, topology: Topology | None = _UNSET) -> dict[str, list[str]]:
     """The page's filter choices: configdb's codes (when it can be had) and every stored code, sorted, per field."""
     if topology is _UNSET:
         topology = downtime_read_topology()
@@ -128,7 +132,9 @@ def downtime_events(*, downtime_pk: int | None = None) -> QuerySet[DowntimeEvent
     return events if downtime_pk is None else events.filter(downtime_pk=downtime_pk)
 
 
-def downtime_calendar_window(*, queryset: QuerySet[Downtime], params, now: datetime.datetime | None = None):
+def downtime_calendar_window(
+    *, queryset: QuerySet[Downtime], params: Mapping[str, Any], now: datetime.datetime | None = None
+) -> QuerySet[Downtime]:
     """The calendar's default window: unless a time filter is given, downtimes that ended at most
     DOWNTIMES_ICS_PAST_DAYS days ago, or later. Subscriptions then stay small without freezing a date in the URL."""
     if any(params.get(name) not in (None, "") for name in TIME_PARAMETERS):

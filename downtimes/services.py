@@ -3,8 +3,11 @@
 import datetime
 import ipaddress
 import logging
+from collections.abc import Mapping
+from typing import Any
 
-from django.db import transaction
+from django.contrib.auth.models import AnonymousUser, User
+from django.db import models, transaction
 from django.utils import timezone
 from rest_framework.exceptions import NotFound, ValidationError
 
@@ -34,7 +37,9 @@ class DowntimeInvalid(ValidationError):
 
 
 def _column_length(field: str) -> int:
-    return Downtime._meta.get_field(field).max_length
+    column = Downtime._meta.get_field(field)
+    assert isinstance(column, models.CharField) and column.max_length is not None  # the codes are bounded text
+    return column.max_length
 
 
 def _code_error(field: str, value: str, topology: Topology | None) -> str | None:
@@ -61,11 +66,13 @@ def _whole_seconds(start: datetime.datetime, end: datetime.datetime) -> tuple[da
     return start, end
 
 
-def _stored_values(downtime: Downtime) -> dict:
+def _stored_values(downtime: Downtime) -> dict[str, Any]:
     return {field: getattr(downtime, field) for field in WRITABLE_FIELDS}
 
 
-def downtime_validate(*, data: dict, downtime: Downtime | None = None, errors: dict | None = None) -> dict:
+def downtime_validate(
+    *, data: Mapping[str, Any], downtime: Downtime | None = None, errors: dict[str, list[str]] | None = None
+) -> dict[str, Any]:
     """The values to store for a new downtime (`downtime` None) or a change of `downtime` by `data`.
 
     `data` holds parsed values (aware datetimes, strings) of the fields given; `errors` the field errors the caller
@@ -118,8 +125,10 @@ def downtime_validate(*, data: dict, downtime: Downtime | None = None, errors: d
     return merged
 
 
-def _actor(user):
-    return user if user is not None and getattr(user, "is_authenticated", False) else None
+def _actor(user: User | AnonymousUser | None) -> User | None:
+    if user is None or isinstance(user, AnonymousUser) or not getattr(user, "is_authenticated", False):
+        return None
+    return user
 
 
 def _address(value: str | None) -> str | None:
@@ -132,7 +141,16 @@ def _address(value: str | None) -> str | None:
         return None
 
 
-def _record(*, downtime_pk: int, action: str, user, via: str, client_address: str | None, changes, snapshot) -> None:
+def _record(
+    *,
+    downtime_pk: int,
+    action: str,
+    user: User | None,
+    via: str,
+    client_address: str | None,
+    changes: dict[str, Any],
+    snapshot: dict[str, Any],
+) -> None:
     DowntimeEvent.objects.create(
         downtime_pk=downtime_pk,
         action=action,
@@ -146,7 +164,7 @@ def _record(*, downtime_pk: int, action: str, user, via: str, client_address: st
     )
 
 
-def downtime_wire(downtime: Downtime) -> dict:
+def downtime_wire(downtime: Downtime) -> dict[str, Any]:
     """The downtime as the API shows it (the 8 keys), for events and the command's --json."""
     from downtimes.serializers import DowntimeSerializer  # the one representation; serializers import services
 
@@ -154,7 +172,12 @@ def downtime_wire(downtime: Downtime) -> dict:
 
 
 def downtime_create(
-    *, data: dict, user=None, via: str, client_address: str | None = None, errors: dict | None = None
+    *,
+    data: Mapping[str, Any],
+    user: User | AnonymousUser | None = None,
+    via: str,
+    client_address: str | None = None,
+    errors: dict[str, list[str]] | None = None,
 ) -> Downtime:
     """Validate (downtime_validate) and create a downtime, recording who did it; one transaction with its event."""
     values = downtime_validate(data=data, errors=errors)
@@ -178,11 +201,11 @@ def downtime_create(
 def downtime_update(
     *,
     downtime: Downtime,
-    data: dict,
-    user=None,
+    data: Mapping[str, Any],
+    user: User | AnonymousUser | None = None,
     via: str,
     client_address: str | None = None,
-    errors: dict | None = None,
+    errors: dict[str, list[str]] | None = None,
 ) -> Downtime:
     """Apply `data` (any subset of the fields) to `downtime`, validated as a whole; a change of nothing writes
     nothing and records nothing. Returns the stored downtime."""
@@ -221,7 +244,13 @@ def downtime_update(
     return locked
 
 
-def downtime_delete(*, downtime: Downtime, user=None, via: str, client_address: str | None = None) -> None:
+def downtime_delete(
+    *,
+    downtime: Downtime,
+    user: User | AnonymousUser | None = None,
+    via: str,
+    client_address: str | None = None,
+) -> None:
     """Delete a downtime for good (clients expect 404 afterwards); its event keeps the last snapshot."""
     user = _actor(user)
     with transaction.atomic():

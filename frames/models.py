@@ -1,11 +1,16 @@
 """Frames, their file versions, headers and thumbnails, and the one definition of who may see a frame."""
 
+from typing import TYPE_CHECKING
+
 from django.conf import settings
 from django.contrib.gis.db import models
 from django.contrib.postgres.indexes import GinIndex, OpClass
 from django.db.models import Q
 from django.db.models.functions import Upper
 from django.utils import timezone
+
+if TYPE_CHECKING:
+    from frames.selectors import VersionRow
 
 
 def public_q(now=None) -> Q:
@@ -107,6 +112,12 @@ class Frame(models.Model):
     modified = models.DateTimeField(auto_now=True, help_text="When the frame was last changed")
 
     objects = FrameQuerySet.as_manager()
+
+    # Not columns: a page's versions, related ids and thumbnails, attached by frames.selectors.attach_related (or by
+    # the ingest that wrote the frame) for the serializers.
+    prefetched_versions: "list[VersionRow]"
+    prefetched_related_ids: list[int]
+    prefetched_thumbnails: "list[Thumbnail]"
 
     class Meta:
         ordering = ["-observation_date"]

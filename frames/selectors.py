@@ -3,14 +3,14 @@
 import datetime
 import time
 from collections import defaultdict
-from typing import NamedTuple
+from typing import Any, NamedTuple, TypeVar
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.contrib.auth.models import AnonymousUser
+from django.contrib.auth.models import AnonymousUser, User
 from django.core import signing
 from django.db import connections
-from django.db.models import Exists
+from django.db.models import Exists, QuerySet
 from django.http import QueryDict
 from rest_framework.exceptions import ValidationError
 
@@ -18,7 +18,11 @@ from archive.filestore.local import read_download_token
 from archive.params import parse_flag
 from authentication.selectors import user_proposals
 from frames.filters import FrameFilterSet, ThumbnailFilterSet, VersionFilterSet, cone_error_as_detail
-from frames.models import Frame, Thumbnail, Version
+from frames.models import Frame, FrameQuerySet, Thumbnail, Version
+
+# Who asks: request.user, signed in or not.
+AnyUser = User | AnonymousUser
+Rows = TypeVar("Rows", bound=QuerySet[Any, Any])
 
 ORDERING_FIELDS = {
     "id",
@@ -53,14 +57,14 @@ def frame_ordering(params: QueryDict) -> tuple[str, bool]:
     return field, value.startswith("-")
 
 
-def _filtered(filterset_class, params, queryset):
+def _filtered(filterset_class: type[Any], params: QueryDict, queryset: Rows) -> Rows:
     filterset = filterset_class(params, queryset=queryset)
     if not filterset.is_valid():
         raise ValidationError(cone_error_as_detail(filterset.errors))
     return filterset.qs
 
 
-def frame_list(*, user, params: QueryDict):
+def frame_list(*, user: AnyUser, params: QueryDict) -> FrameQuerySet:
     """Frames with a version visible to `user`, filtered by `params` (see docs/frames.md), not yet ordered."""
     proposals = user_proposals(user=user)
     queryset = Frame.objects.visible_to(user, proposals=proposals).with_versions().with_geojson()
@@ -70,14 +74,14 @@ def frame_list(*, user, params: QueryDict):
     return _filtered(FrameFilterSet, params, queryset)
 
 
-def frame_get(*, user, frame_id: int, related: bool = True, thumbnails: bool = False) -> Frame | None:
+def frame_get(*, user: AnyUser, frame_id: int, related: bool = True, thumbnails: bool = False) -> Frame | None:
     frame = Frame.objects.visible_to(user).with_geojson().filter(pk=frame_id).first()
     if frame is not None:
         attach_related([frame], related=related, thumbnails=thumbnails)
     return frame
 
 
-def frame_headers(*, user, frame_id: int) -> dict | None:
+def frame_headers(*, user: AnyUser, frame_id: int) -> dict | None:
     """The header of a visible frame; `{}` when it has none; None when invisible or missing."""
     row = Frame.objects.visible_to(user).filter(pk=frame_id).values_list("id", "headers__data").first()
     if row is None:
@@ -85,7 +89,7 @@ def frame_headers(*, user, frame_id: int) -> dict | None:
     return row[1] or {}
 
 
-def frame_related(*, user, frame_id: int) -> list[Frame] | None:
+def frame_related(*, user: AnyUser, frame_id: int) -> list[Frame] | None:
     """Linked frames visible to the user (no placeholders), newest first; None when the frame is invisible."""
     proposals = user_proposals(user=user)
     visible = Frame.objects.visible_to(user, proposals=proposals)
@@ -160,7 +164,7 @@ def frame_written(*, frame_id: int) -> Frame:
     return attach_related([Frame.objects.using("default").with_geojson().get(pk=frame_id)])[0]
 
 
-def version_list(*, user, params: QueryDict):
+def version_list(*, user: AnyUser, params: QueryDict) -> QuerySet[Version]:
     """Versions for staff, read on the writer: the ingester's md5 check must see what was just archived."""
     queryset = Version.objects.using("default").select_related("frame")
     if not user.is_superuser:
@@ -169,25 +173,25 @@ def version_list(*, user, params: QueryDict):
     return _filtered(VersionFilterSet, params, queryset).order_by("-created", "-id")
 
 
-def thumbnail_list(*, user, params: QueryDict):
+def thumbnail_list(*, user: AnyUser, params: QueryDict) -> QuerySet[Thumbnail]:
     visible = Frame.objects.visible_to(user).values("id")
     queryset = Thumbnail.objects.filter(frame_id__in=visible)
     return _filtered(ThumbnailFilterSet, params, queryset).order_by("-id")
 
 
-def thumbnail_get(*, user, thumbnail_id: int) -> Thumbnail | None:
+def thumbnail_get(*, user: AnyUser, thumbnail_id: int) -> Thumbnail | None:
     visible = Frame.objects.visible_to(user).values("id")
     return Thumbnail.objects.filter(pk=thumbnail_id, frame_id__in=visible).first()
 
 
-def zip_frames(*, user, frame_ids: list[int]) -> list[Frame]:
+def zip_frames(*, user: AnyUser, frame_ids: list[int]) -> list[Frame]:
     """The frames among `frame_ids` that `user` may download, in the order asked, each with its versions."""
     frames = {frame.id: frame for frame in Frame.objects.visible_to(user).with_versions().filter(id__in=frame_ids)}
     ordered = [frames[frame_id] for frame_id in frame_ids if frame_id in frames]
     return attach_related(ordered, related=False)
 
 
-def downloadable_frame(*, user, frame_id: int) -> Frame | None:
+def downloadable_frame(*, user: AnyUser, frame_id: int) -> Frame | None:
     """A visible frame with at least one version, its versions attached (funpack, catalog)."""
     frame = Frame.objects.visible_to(user).with_versions().filter(pk=frame_id).first()
     if frame is not None:
@@ -208,11 +212,14 @@ def downloadable_object(*, token: str) -> Version | Thumbnail | None:
         return None
     if issued + settings.DOWNLOAD_URL_EXPIRY_SECONDS < time.time():
         raise DownloadLinkExpired()
-    model = {"v": Version, "t": Thumbnail}.get(kind)
+    kinds: dict[str, type[Version] | type[Thumbnail]] = {"v": Version, "t": Thumbnail}
+    model = kinds.get(kind)
     return visible_stored_object(model=model, object_id=object_id, user_id=user_id) if model is not None else None
 
 
-def visible_stored_object(*, model, object_id: int, user_id: int | None) -> Version | Thumbnail | None:
+def visible_stored_object(
+    *, model: type[Version] | type[Thumbnail], object_id: int, user_id: int | None
+) -> Version | Thumbnail | None:
     """A version or thumbnail by id, if the (active) user a link was issued to, or anyone when None, may see its
     frame now: what every signed link to a stored file checks on use."""
     obj = model.objects.select_related("frame").filter(pk=object_id).first()

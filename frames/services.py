@@ -2,10 +2,13 @@
 
 import json
 import logging
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import Any, TypeVar
 
 from django.db import InterfaceError, OperationalError, connections, transaction
+from django.db.backends.utils import CursorWrapper
 from rest_framework.exceptions import ValidationError
 
 from archive.exceptions import ServiceUnavailable
@@ -19,6 +22,8 @@ from frames.paths import store_path
 from frames.selectors import VersionRow
 
 logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 WRITER = "default"
 MAX_ATTEMPTS = 3
@@ -64,7 +69,9 @@ RECORD_COLUMNS = tuple(
 )
 
 
-def _upsert_frame(cursor, *, basename: str, values: dict, only_fill_placeholder: bool = False) -> tuple[dict, bool]:
+def _upsert_frame(
+    cursor: CursorWrapper, *, basename: str, values: dict, only_fill_placeholder: bool = False
+) -> tuple[dict, bool]:
     """Insert or update the frame row by basename; the row lock serialises concurrent ingests of one frame.
 
     Columns in `values` replace the stored ones; the others keep theirs (defaults on creation). With
@@ -94,7 +101,7 @@ VERSION_COLUMNS = ", ".join(VersionRow._fields)
 
 
 def _add_versions(
-    cursor, *, frame_id: int, basename: str, versions: list[dict], path_fields: dict
+    cursor: CursorWrapper, *, frame_id: int, basename: str, versions: list[dict], path_fields: dict
 ) -> tuple[list[str], list[VersionRow]]:
     """Insert the posted versions that are new; replays are ignored, md5 or key clashes are 400s.
 
@@ -154,7 +161,7 @@ def _newest_first(versions: list[VersionRow]) -> list[VersionRow]:
     return sorted(versions, key=lambda row: (row.created, row.id), reverse=True)
 
 
-def _replace_headers(cursor, *, frame_id: int, headers: dict, keep_existing: bool = False) -> None:
+def _replace_headers(cursor: CursorWrapper, *, frame_id: int, headers: dict, keep_existing: bool = False) -> None:
     conflict = "DO NOTHING" if keep_existing else "DO UPDATE SET data = EXCLUDED.data"
     cursor.execute(
         f"INSERT INTO frames_headers (frame_id, data) VALUES (%s, %s::jsonb) ON CONFLICT (frame_id) {conflict}",
@@ -163,7 +170,7 @@ def _replace_headers(cursor, *, frame_id: int, headers: dict, keep_existing: boo
 
 
 def _insert_frame_and_missing(
-    cursor, *, basename: str, values: dict, related: list[str]
+    cursor: CursorWrapper, *, basename: str, values: dict, related: list[str]
 ) -> tuple[set[str], dict | None]:
     """The frame's row with the body's values and placeholders for unknown related names, where missing.
 
@@ -187,7 +194,7 @@ def _insert_frame_and_missing(
     return {row["basename"] for row in rows}, next((row for row in rows if row["basename"] == basename), None)
 
 
-def _link_related(cursor, *, frame_id: int, names: list[str]) -> list[int]:
+def _link_related(cursor: CursorWrapper, *, frame_id: int, names: list[str]) -> list[int]:
     """Both link directions in one insert, in sorted order; links are only ever added. Returns the ids of every frame
     linked to this one, new links and earlier ones (other frames may have named this one), in id order."""
     cursor.execute(
@@ -207,7 +214,7 @@ def _link_related(cursor, *, frame_id: int, names: list[str]) -> list[int]:
     return [row[0] for row in cursor.fetchall()]
 
 
-def _with_retries(work):
+def _with_retries(work: Callable[[], T]) -> T:
     """Run `work` in a transaction; deadlocks and serialization failures are retried, then a 503."""
     for attempt in range(1, MAX_ATTEMPTS + 1):
         try:
@@ -279,7 +286,7 @@ def thumbnail_ingest(*, data: dict) -> tuple[int, int]:
             if filled:
                 _replace_headers(cursor, frame_id=parent_id, headers=data["headers"], keep_existing=True)
             # The thumbnail's path is made from its own body, as the ingester made it for the upload.
-            path_fields = {name: data.get(name, FRAME_DEFAULTS[name]) for name in PATH_COLUMNS}
+            path_fields: dict[str, Any] = {name: data.get(name, FRAME_DEFAULTS[name]) for name in PATH_COLUMNS}
             path = store_path(basename=data["basename"], extension=version["extension"], **path_fields)
             cursor.execute(
                 "INSERT INTO frames_thumbnail (frame_id, size, basename, extension, key, store_path, created) "
@@ -293,7 +300,7 @@ def thumbnail_ingest(*, data: dict) -> tuple[int, int]:
     return _with_retries(work)
 
 
-def version_sizes_fill(*, versions: list) -> dict[int, int]:
+def version_sizes_fill(*, versions: list[VersionRow]) -> dict[int, int]:
     """Sizes of versions whose size is unknown (POST /frames/ does not carry it), asked of the file store a few at a
     time and kept on the rows, so that the next zip of them knows its length without asking. Returns {version id:
     size} for those the store answered; a version it cannot find or reach is left unknown."""
@@ -302,7 +309,7 @@ def version_sizes_fill(*, versions: list) -> dict[int, int]:
         return {}
     store = get_filestore()
 
-    def size_of(version) -> int | None:
+    def size_of(version: VersionRow) -> int | None:
         try:
             return store.size(version.store_path, version.key)
         except (FileStoreNotFound, FileStoreUnavailable) as exc:

@@ -70,7 +70,7 @@ class LocalFileStore(FileStore):
         return self._chunks(handle, byte_range)
 
     @staticmethod
-    def _chunks(handle, byte_range) -> Iterator[bytes]:
+    def _chunks(handle: BinaryIO, byte_range: tuple[int, int] | None) -> Iterator[bytes]:
         with handle:
             remaining = None
             if byte_range:

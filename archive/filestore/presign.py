@@ -31,6 +31,7 @@ import functools
 import hashlib
 import hmac
 import time
+from typing import Any
 from urllib.parse import parse_qs, quote, urlsplit
 
 from botocore.credentials import Credentials
@@ -59,7 +60,7 @@ class Presigner:
     """Presigned GET URLs of one bucket's objects, signed with `credentials` (a botocore `Credentials`, refreshable or
     not) for the endpoint, addressing style and region `client` sends its requests to."""
 
-    def __init__(self, client, bucket: str, credentials: Credentials | None):
+    def __init__(self, client: Any, bucket: str, credentials: Credentials | None) -> None:
         if credentials is None:  # what `get_credentials()` answers when the chain found none: refused as botocore does
             raise NoCredentialsError()
         self._credentials = credentials

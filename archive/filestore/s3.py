@@ -4,7 +4,7 @@ import ipaddress
 import logging
 import threading
 from collections.abc import Iterator
-from typing import BinaryIO
+from typing import Any, BinaryIO
 from urllib.parse import urlsplit
 
 import boto3
@@ -61,12 +61,12 @@ class S3FileStore(FileStore):
         self.bucket = settings.AWS_BUCKET
         self._lock = threading.Lock()
         self._session = session
-        self._client = None
-        self._credentials = None
-        self._presigner = None
+        self._client: Any = None
+        self._credentials: Any = None
+        self._presigner: Presigner | None = None
 
     @property
-    def client(self):
+    def client(self) -> Any:
         """One client per process, made on first use (never at import time)."""
         if self._client is None:
             with self._lock:
@@ -115,7 +115,7 @@ class S3FileStore(FileStore):
             logger.error("Cannot presign S3 URLs: %r", exc)
             raise FileStoreUnavailable("The file store's credentials are missing or invalid; try again later.") from exc
 
-    def _call(self, method: str, *, not_found: set[str] = READ_NOT_FOUND_CODES, **kwargs):
+    def _call(self, method: str, *, not_found: set[str] = READ_NOT_FOUND_CODES, **kwargs: Any) -> Any:
         try:
             return getattr(self.client, method)(Bucket=self.bucket, **kwargs)
         except ClientError as exc:
@@ -148,7 +148,7 @@ class S3FileStore(FileStore):
     ) -> str:
         import base64
 
-        extra = {}
+        extra: dict[str, Any] = {}
         if content_disposition:
             extra["ContentDisposition"] = content_disposition
         if storage_class:
@@ -170,12 +170,12 @@ class S3FileStore(FileStore):
         return version_id
 
     def open(self, path: str, version_id: str, *, byte_range: tuple[int, int] | None = None) -> Iterator[bytes]:
-        extra = {"Range": f"bytes={byte_range[0]}-{byte_range[1]}"} if byte_range else {}
+        extra: dict[str, Any] = {"Range": f"bytes={byte_range[0]}-{byte_range[1]}"} if byte_range else {}
         body = self._call("get_object", Key=path, VersionId=version_id, **extra)["Body"]
         return self._chunks(body)
 
     @staticmethod
-    def _chunks(body) -> Iterator[bytes]:
+    def _chunks(body: Any) -> Iterator[bytes]:
         try:
             yield from body.iter_chunks(CHUNK_SIZE)
         except BotoCoreError as exc:

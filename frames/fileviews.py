@@ -16,8 +16,8 @@ from rest_framework.views import APIView
 
 from archive.filestore import FileStoreNotFound, FileStoreUnavailable, get_filestore
 from frames import downloads, fitsops, selectors
+from frames.http import id_or_404
 from frames.models import Version
-from frames.views import id_or_404
 
 logger = logging.getLogger(__name__)
 

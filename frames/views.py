@@ -2,34 +2,37 @@
 and thumbnails. Thin: selectors read, services write, serializers describe what comes in and representations what
 goes out. Views that answer with a file's bytes are in fileviews.py."""
 
-import hashlib
-import json
 import logging
-from functools import cached_property
 
 from django.conf import settings
-from django.core.files.uploadhandler import TemporaryFileUploadHandler
 from django.http import StreamingHttpResponse
-from django.utils.cache import patch_cache_control, patch_vary_headers
+from django.utils.cache import patch_cache_control
 from django.utils.http import content_disposition_header
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from kombu.exceptions import KombuError
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
-from rest_framework.exceptions import NotFound, ParseError, ValidationError
+from rest_framework.exceptions import NotFound
 from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.permissions import AllowAny, IsAdminUser
 from rest_framework.response import Response
 
-from archive.exceptions import PayloadTooLarge, ServiceUnavailable
+from archive.exceptions import ServiceUnavailable
 from archive.pagination import ArchivePagination
-from archive.params import parse_flag
 from archive.zipstream import stream_zip
 from authentication.backends import zip_authentication_classes
-from authentication.selectors import user_proposals
-from frames import aggregates, deletion, downloads, fitsingest, selectors, services
-from frames.links import DownloadLinks
+from frames import aggregates, deletion, downloads, fitsingest, listing, selectors, services
+from frames.http import (
+    ActionByMethod,
+    IsSuperuser,
+    LenientJSONParser,
+    VaryOnCredentials,
+    WithDownloadLinks,
+    flag,
+    id_or_404,
+    prepare_upload,
+)
 from frames.models import Frame, Thumbnail, Version
 from frames.representations import (
     AggregateSerializer,
@@ -50,124 +53,14 @@ from frames.serializers import (
     ZipRequestSerializer,
 )
 from frames.tasks import cache_aggregates
-from frames.values import parse_datetime_utc
 
 logger = logging.getLogger(__name__)
-
-# The reference's small queries, counted exactly (docs/frames.md, "Ordering, pagination and counts").
-SMALL_QUERY_PARAMETERS = ("request_id", "REQNUM", "observation_id", "BLKUID", "basename_exact")
-# Contains-searches. Their trigram index cannot give the list's order, so a page of them reads every match (and sorts)
-# or walks the date index through non-matches until a page turns up: about what counting them costs, and they are
-# counted whenever the estimate is below the threshold. Such lists are paged from the scan that counts them.
-CONTAINS_PARAMETERS = ("basename", "OBJECT", "target_name")
-
-
-class LenientJSONParser(JSONParser):
-    """JSON where NaN and Infinity literals (which FITS headers produce) become null: jsonb refuses them."""
-
-    def parse(self, stream, media_type=None, parser_context=None):
-        encoding = (parser_context or {}).get("encoding", settings.DEFAULT_CHARSET)
-        try:
-            return json.loads(stream.read().decode(encoding), parse_constant=lambda _: None)
-        except ValueError as exc:
-            raise ParseError(f"JSON parse error - {exc}") from None
-
-
-class IsSuperuser(IsAdminUser):
-    def has_permission(self, request, view):
-        return bool(request.user and request.user.is_authenticated and request.user.is_superuser)
-
-
-def id_or_404(value) -> int:
-    """A path id: anything but a positive 64-bit integer is simply not found."""
-    try:
-        number = int(value)
-    except (TypeError, ValueError):
-        raise NotFound() from None
-    if not 0 < number < 2**63:
-        raise NotFound()
-    return number
-
-
-class HashingUploadHandler(TemporaryFileUploadHandler):
-    """Spools an uploaded file to disk and computes its md5 on the way, so the file is never read twice for it."""
-
-    def new_file(self, *args, **kwargs):
-        super().new_file(*args, **kwargs)
-        self.md5 = hashlib.md5()
-
-    def receive_data_chunk(self, raw_data, start):
-        self.md5.update(raw_data)
-        return super().receive_data_chunk(raw_data, start)
-
-    def file_complete(self, file_size):
-        upload = super().file_complete(file_size)
-        upload.md5 = self.md5.hexdigest()
-        return upload
-
-
-def _prepare_upload(request) -> None:
-    """Refuse an upload over FRAME_UPLOAD_MAX_BYTES by its Content-Length, before a byte of the body is read, and
-    hash whatever is read."""
-    try:
-        length = int(request.META.get("CONTENT_LENGTH") or 0)
-    except ValueError:
-        length = 0
-    limit = settings.FRAME_UPLOAD_MAX_BYTES
-    if length > limit:
-        raise PayloadTooLarge(f"The upload is larger than the limit of {limit} bytes.")
-    request._request.upload_handlers = [HashingUploadHandler(request._request)]
-
-
-def _flag(request, name: str, default: bool) -> bool:
-    """A flag parameter: any spelling of true or false; anything else is a 400 naming the parameter."""
-    try:
-        return parse_flag(request.query_params.get(name), default)
-    except ValueError as exc:
-        raise ValidationError({name: [str(exc)]}) from None
-
-
-def _window_days(params) -> float | None:
-    try:
-        return (parse_datetime_utc(params["end"]) - parse_datetime_utc(params["start"])).total_seconds() / 86400
-    except (KeyError, ValueError):
-        return None
-
-
-class VaryOnCredentials:
-    """What these views answer depends on who asks: shared caches must key on the credentials too."""
-
-    def finalize_response(self, request, response, *args, **kwargs):
-        response = super().finalize_response(request, response, *args, **kwargs)
-        patch_vary_headers(response, ("Authorization", "Cookie"))
-        return response
-
-
-class ActionByMethod:
-    """The action a request stands for. DRF names every OPTIONS request's action "metadata", also while it asks for
-    the serializer of a POST clone of it: that clone is described with the serializer and permissions of the POST."""
-
-    @property
-    def current_action(self) -> str | None:
-        if self.action == "metadata" and self.request is not None:
-            return self.action_map.get(self.request.method.lower(), self.action)
-        return self.action
-
-
-class WithDownloadLinks:
-    """Gives the representations the request's download links (made once per request) through their context."""
-
-    @cached_property
-    def links(self) -> DownloadLinks:
-        return DownloadLinks(self.request)
-
-    def get_serializer_context(self):
-        return {**super().get_serializer_context(), "links": self.links}
 
 
 class FrameViewSet(
     VaryOnCredentials,
     ActionByMethod,
+    listing.FrameListPolicy,
     WithDownloadLinks,
     mixins.ListModelMixin,
     mixins.RetrieveModelMixin,
@@ -201,8 +94,8 @@ class FrameViewSet(
     def get_serializer_context(self):
         context = super().get_serializer_context()
         if self.action in ("list", "retrieve"):
-            context["include_related"] = _flag(self.request, "include_related_frames", True)
-            context["include_thumbnails"] = _flag(self.request, "include_thumbnails", False)
+            context["include_related"] = flag(self.request, "include_related_frames", True)
+            context["include_thumbnails"] = flag(self.request, "include_thumbnails", False)
         return context
 
     def get_queryset(self):
@@ -229,63 +122,11 @@ class FrameViewSet(
     def initial(self, request, *args, **kwargs):
         # Before authentication: a session's CSRF check would otherwise read the whole body first.
         if self.action == "upload":
-            _prepare_upload(request)
+            prepare_upload(request)
         super().initial(request, *args, **kwargs)
 
-    # --- pagination hooks ---------------------------------------------------------------------------------------
-    def ordering_key(self, request):
-        return selectors.frame_ordering(request.query_params)
-
-    def estimate_allowed(self, request) -> bool:
-        """Whether the planner's estimate may stand for the count. Not when the list names a proposal the caller
-        may not see: the estimate is made from statistics over every row, so it would tell the size of that
-        proposal's proprietary data; such a list is counted over what the caller sees, or not at all."""
-        user = request.user
-        named = request.query_params.getlist("proposal_id") + request.query_params.getlist("PROPID")
-        if not named or (user.is_authenticated and user.is_superuser):
-            return True
-        own = set(user_proposals(user=user))
-        return all(proposal in own for proposal in named)
-
-    def count_timeout_ms(self, request) -> int | None:
-        params = request.query_params
-        if not self.estimate_allowed(request):
-            return settings.PAGINATION_COUNT_TIMEOUT_MS
-        if "force_count" in params and request.user.is_authenticated:
-            # An exact count for whoever asks, but only staff may hold the database for the longer timeout.
-            if request.user.is_staff:
-                return settings.PAGINATION_FORCE_COUNT_TIMEOUT_MS
-            return settings.PAGINATION_COUNT_TIMEOUT_MS
-        if any(params.get(name) for name in SMALL_QUERY_PARAMETERS):
-            return settings.PAGINATION_COUNT_TIMEOUT_MS
-        days = _window_days(params)
-        if days is not None:
-            narrow = params.get("proposal_id") or params.get("PROPID") or params.get("target_name_exact")
-            if days <= 7 or (narrow and days <= 63):
-                return settings.PAGINATION_COUNT_TIMEOUT_MS
-        return None
-
-    def count_first(self, request) -> bool:
-        return any(request.query_params.get(name) for name in CONTAINS_PARAMETERS)
-
     # --- reads --------------------------------------------------------------------------------------------------
-    @extend_schema(
-        parameters=[
-            OpenApiParameter("covers", OpenApiTypes.STR, description="WKT POINT(ra dec): footprints covering it"),
-            OpenApiParameter("intersects", OpenApiTypes.STR, description="WKT geometry: footprints intersecting it"),
-            OpenApiParameter("ra", OpenApiTypes.NUMBER, description="Cone centre RA (degrees)"),
-            OpenApiParameter("dec", OpenApiTypes.NUMBER, description="Cone centre Dec (degrees)"),
-            OpenApiParameter("radius", OpenApiTypes.NUMBER, description="Cone radius (degrees)"),
-            OpenApiParameter("public", OpenApiTypes.BOOL),
-            OpenApiParameter("ordering", OpenApiTypes.STR),
-            OpenApiParameter("limit", OpenApiTypes.INT),
-            OpenApiParameter("offset", OpenApiTypes.INT),
-            OpenApiParameter("pagination_style", OpenApiTypes.STR, enum=["limit", "cursor"]),
-            OpenApiParameter("include_related_frames", OpenApiTypes.BOOL),
-            OpenApiParameter("include_thumbnails", OpenApiTypes.BOOL),
-        ],
-        operation_id="frames_list",
-    )
+    @extend_schema(parameters=listing.list_parameters(), operation_id="frames_list")
     def list(self, request, *args, **kwargs):
         return super().list(request, *args, **kwargs)
 

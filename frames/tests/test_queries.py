@@ -1428,7 +1428,7 @@ def test_only_staff_hold_the_database_for_the_longer_forced_count(settings, make
 
     from django.http import QueryDict
 
-    from frames.views import FrameViewSet
+    from frames.views import FrameViewSet  # its count policy comes from frames.listing
 
     settings.PAGINATION_COUNT_TIMEOUT_MS, settings.PAGINATION_FORCE_COUNT_TIMEOUT_MS = 1500, 5000
     for user, expected in ((make_user("member"), 1500), (make_user("operator", staff=True), 5000)):

@@ -16,15 +16,23 @@ from rest_framework import throttling
 
 from archive.network import client_address
 
-PERIODS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+class _RateSyntax(throttling.SimpleRateThrottle):
+    """DRF's reading of a rate string, for the counters below that are not DRF throttles, so that every rate of the
+    archive is read one way."""
+
+    def __init__(self) -> None:  # DRF's looks the rate up for a scope; here the rate is given to parse_rate
+        pass
+
+
+_RATE_SYNTAX = _RateSyntax()
 
 
 def parse_rate(rate: str) -> tuple[int, int] | None:
-    """`"10/hour"` → (10, 3600), DRF's syntax; an empty rate means no limit (None)."""
+    """`"10/hour"` → (10, 3600), by DRF's parser; an empty rate means no limit (None)."""
     if not rate:
         return None
-    count, period = rate.split("/")
-    return int(count), PERIODS[period.strip()[0]]
+    return _RATE_SYNTAX.parse_rate(rate.strip())
 
 
 class AnonRateThrottle(throttling.AnonRateThrottle):

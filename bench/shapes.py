@@ -21,8 +21,7 @@ PAGE = 100
 
 
 def page_of_frames() -> list:
-    from frames.models import Frame
-    from frames.selectors import VersionRow
+    from frames.models import Frame, VersionRow
 
     start = datetime.datetime(2024, 5, 1, 10, 0, tzinfo=datetime.UTC)
     frames = []

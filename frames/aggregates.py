@@ -18,6 +18,7 @@ from frames.selectors import parse_public
 from frames.values import format_millis, parse_datetime_utc
 
 WRITER = "default"
+FRAME_TABLE = Frame._meta.db_table
 AGGREGATE_CACHE_KEY = "all_frames_aggregates"
 
 
@@ -190,14 +191,14 @@ def aggregates_rebuild(*, timeout_ms: int | None = None) -> dict:
     with transaction.atomic(using=WRITER), connections[WRITER].cursor() as cursor:
         if timeout_ms:
             cursor.execute("SELECT set_config('statement_timeout', %s, true)", [str(int(timeout_ms))])
-        cursor.execute(f"SELECT DISTINCT {', '.join(columns)} FROM frames_frame WHERE observation_date IS NOT NULL")
+        cursor.execute(f"SELECT DISTINCT {', '.join(columns)} FROM {FRAME_TABLE} WHERE observation_date IS NOT NULL")
         for row in cursor.fetchall():
             for name, value in zip(AGGREGATE_COLUMNS, row, strict=True):
                 if value:
                     values[name].add(value)
         # The proposal index carries public_date: this reads the index alone.
         cursor.execute(
-            "SELECT proposal_id, MIN(public_date) FROM frames_frame WHERE observation_date IS NOT NULL "
+            f"SELECT proposal_id, MIN(public_date) FROM {FRAME_TABLE} WHERE observation_date IS NOT NULL "
             "AND public_date IS NOT NULL AND proposal_id <> '' GROUP BY proposal_id"
         )
         public_from = {proposal: format_millis(first) for proposal, first in cursor.fetchall()}

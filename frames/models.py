@@ -1,6 +1,7 @@
 """Frames, their file versions, headers and thumbnails, and the one definition of who may see a frame."""
 
-from typing import TYPE_CHECKING
+import datetime
+from typing import NamedTuple
 
 from django.conf import settings
 from django.contrib.gis.db import models
@@ -8,9 +9,6 @@ from django.contrib.postgres.indexes import GinIndex, OpClass
 from django.db.models import Q
 from django.db.models.functions import Upper
 from django.utils import timezone
-
-if TYPE_CHECKING:
-    from frames.selectors import VersionRow
 
 
 def public_q(now=None) -> Q:
@@ -115,7 +113,7 @@ class Frame(models.Model):
 
     # Not columns: a page's versions, related ids and thumbnails, attached by frames.selectors.attach_related (or by
     # the ingest that wrote the frame) for the serializers.
-    prefetched_versions: "list[VersionRow]"
+    prefetched_versions: list["VersionRow"]
     prefetched_related_ids: list[int]
     prefetched_thumbnails: "list[Thumbnail]"
 
@@ -157,6 +155,19 @@ class Frame(models.Model):
 
     def __str__(self) -> str:
         return self.basename
+
+
+class VersionRow(NamedTuple):
+    """What a page needs of a version, read as plain rows: a page of model instances cost a tenth of its time."""
+
+    id: int
+    frame_id: int
+    key: str
+    md5: str
+    extension: str
+    store_path: str
+    size: int | None
+    created: datetime.datetime
 
 
 class Version(models.Model):

@@ -16,16 +16,21 @@ from archive.filestore import FileStoreNotFound, FileStoreUnavailable, get_files
 from frames.aggregates import aggregates_note_frame
 from frames.columns import FRAME_FIELDS
 from frames.fields import footprint_geometry
-from frames.models import Frame, Version
+from frames.models import Frame, Headers, Thumbnail, Version, VersionRow
 from frames.notifications import outbox_publish_later, write_notification
 from frames.paths import store_path
-from frames.selectors import VersionRow
 
 logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
 WRITER = "default"
+# The ingest's SQL names its tables through the models, so a renamed table cannot leave it behind.
+FRAME_TABLE = Frame._meta.db_table
+VERSION_TABLE = Version._meta.db_table
+HEADERS_TABLE = Headers._meta.db_table
+THUMBNAIL_TABLE = Thumbnail._meta.db_table
+RELATED_TABLE = Frame.related_frames.through._meta.db_table
 MAX_ATTEMPTS = 3
 RETRYABLE_PGCODES = {"40P01", "40001"}  # deadlock detected, serialization failure
 
@@ -82,9 +87,9 @@ def _upsert_frame(
     params = [basename] + [values.get(name, FRAME_DEFAULTS[name]) for name in columns]
     placeholders = ", ".join("%s::geography" if name == "area" else "%s" for name in columns)
     updates = [f"{name} = EXCLUDED.{name}" for name in columns if name in values] + ["modified = now()"]
-    where = " WHERE frames_frame.observation_date IS NULL" if only_fill_placeholder else ""
+    where = f" WHERE {FRAME_TABLE}.observation_date IS NULL" if only_fill_placeholder else ""
     cursor.execute(
-        f"INSERT INTO frames_frame (basename, {', '.join(columns)}, created, modified) "
+        f"INSERT INTO {FRAME_TABLE} (basename, {', '.join(columns)}, created, modified) "
         f"VALUES (%s, {placeholders}, now(), now()) "
         f"ON CONFLICT (basename) DO UPDATE SET {', '.join(updates)}{where} "
         f"RETURNING true, {', '.join(RECORD_COLUMNS)}",
@@ -92,7 +97,7 @@ def _upsert_frame(
     )
     row = cursor.fetchone()
     if row is None:  # an existing, non-placeholder frame that must not change
-        cursor.execute(f"SELECT false, {', '.join(RECORD_COLUMNS)} FROM frames_frame WHERE basename = %s", [basename])
+        cursor.execute(f"SELECT false, {', '.join(RECORD_COLUMNS)} FROM {FRAME_TABLE} WHERE basename = %s", [basename])
         row = cursor.fetchone()
     return dict(zip(RECORD_COLUMNS, row[1:], strict=True)), row[0]
 
@@ -110,7 +115,7 @@ def _add_versions(
     and the clashing ones, so that the count stays fixed whether or not versions are posted.
     """
     cursor.execute(
-        f"SELECT {VERSION_COLUMNS} FROM frames_version WHERE frame_id = %s OR md5 = ANY(%s) OR key = ANY(%s)",
+        f"SELECT {VERSION_COLUMNS} FROM {VERSION_TABLE} WHERE frame_id = %s OR md5 = ANY(%s) OR key = ANY(%s)",
         [frame_id, [v["md5"] for v in versions], [v["key"] for v in versions]],
     )
     known = [VersionRow(*row) for row in cursor.fetchall()]
@@ -137,7 +142,7 @@ def _add_versions(
         rows.append((frame_id, item["key"], item["md5"], item["extension"], path))
     values_sql = ", ".join(["(%s, %s, %s, %s, %s, now())"] * len(rows))
     cursor.execute(
-        "INSERT INTO frames_version (frame_id, key, md5, extension, store_path, created) "
+        f"INSERT INTO {VERSION_TABLE} (frame_id, key, md5, extension, store_path, created) "
         f"VALUES {values_sql} ON CONFLICT DO NOTHING RETURNING {VERSION_COLUMNS}",
         [value for row in rows for value in row],
     )
@@ -164,7 +169,7 @@ def _newest_first(versions: list[VersionRow]) -> list[VersionRow]:
 def _replace_headers(cursor: CursorWrapper, *, frame_id: int, headers: dict, keep_existing: bool = False) -> None:
     conflict = "DO NOTHING" if keep_existing else "DO UPDATE SET data = EXCLUDED.data"
     cursor.execute(
-        f"INSERT INTO frames_headers (frame_id, data) VALUES (%s, %s::jsonb) ON CONFLICT (frame_id) {conflict}",
+        f"INSERT INTO {HEADERS_TABLE} (frame_id, data) VALUES (%s, %s::jsonb) ON CONFLICT (frame_id) {conflict}",
         [frame_id, json.dumps(headers, allow_nan=False)],
     )
 
@@ -185,7 +190,7 @@ def _insert_frame_and_missing(
     placeholder = [FRAME_DEFAULTS[name] for name in columns]
     names = sorted({basename, *related})
     cursor.execute(
-        f"INSERT INTO frames_frame (basename, {', '.join(columns)}, created, modified) "
+        f"INSERT INTO {FRAME_TABLE} (basename, {', '.join(columns)}, created, modified) "
         f"VALUES {', '.join([row_sql] * len(names))} "
         f"ON CONFLICT (basename) DO NOTHING RETURNING {', '.join(RECORD_COLUMNS)}",
         [value for name in names for value in (name, *(own if name == basename else placeholder))],
@@ -199,16 +204,16 @@ def _link_related(cursor: CursorWrapper, *, frame_id: int, names: list[str]) -> 
     linked to this one, new links and earlier ones (other frames may have named this one), in id order."""
     cursor.execute(
         "WITH added AS ("
-        "  INSERT INTO frames_frame_related_frames (from_frame_id, to_frame_id) "
+        f"  INSERT INTO {RELATED_TABLE} (from_frame_id, to_frame_id) "
         "  SELECT a, b FROM ("
-        "    SELECT %(id)s::bigint AS a, id AS b FROM frames_frame WHERE basename = ANY(%(names)s)"
-        "    UNION ALL SELECT id, %(id)s::bigint FROM frames_frame WHERE basename = ANY(%(names)s)"
+        f"    SELECT %(id)s::bigint AS a, id AS b FROM {FRAME_TABLE} WHERE basename = ANY(%(names)s)"
+        f"    UNION ALL SELECT id, %(id)s::bigint FROM {FRAME_TABLE} WHERE basename = ANY(%(names)s)"
         "  ) AS links WHERE a <> b ORDER BY a, b "
         "  ON CONFLICT (from_frame_id, to_frame_id) DO NOTHING RETURNING from_frame_id, to_frame_id"
         ") "
         # The statement's snapshot does not see its own inserts: the new links come from RETURNING.
         "SELECT to_frame_id FROM added WHERE from_frame_id = %(id)s "
-        "UNION SELECT to_frame_id FROM frames_frame_related_frames WHERE from_frame_id = %(id)s ORDER BY 1",
+        f"UNION SELECT to_frame_id FROM {RELATED_TABLE} WHERE from_frame_id = %(id)s ORDER BY 1",
         {"id": frame_id, "names": names},
     )
     return [row[0] for row in cursor.fetchall()]
@@ -289,7 +294,7 @@ def thumbnail_ingest(*, data: dict) -> tuple[int, int]:
             path_fields: dict[str, Any] = {name: data.get(name, FRAME_DEFAULTS[name]) for name in PATH_COLUMNS}
             path = store_path(basename=data["basename"], extension=version["extension"], **path_fields)
             cursor.execute(
-                "INSERT INTO frames_thumbnail (frame_id, size, basename, extension, key, store_path, created) "
+                f"INSERT INTO {THUMBNAIL_TABLE} (frame_id, size, basename, extension, key, store_path, created) "
                 "VALUES (%s, %s, %s, %s, %s, %s, now()) ON CONFLICT (basename) DO UPDATE SET "
                 "frame_id = EXCLUDED.frame_id, size = EXCLUDED.size, extension = EXCLUDED.extension, "
                 "key = EXCLUDED.key, store_path = EXCLUDED.store_path RETURNING id",

@@ -19,14 +19,9 @@ import requests
 from rest_framework.test import APIClient
 
 from archive.filestore import reset_filestore
+from archive.localnodes import RABBITMQ_BIN, RabbitMQNode, free_port
 
 VENV_BIN = Path(sys.executable).parent
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def wait_for_http(url: str, timeout: float = 30) -> None:
@@ -324,52 +319,6 @@ def token_client(user) -> APIClient:
 
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "test_settings")
-
-
-class RabbitMQNode:
-    """A private RabbitMQ node on loopback ports of its own, which a test may stop and start again."""
-
-    def __init__(self, base: Path, name: str):
-        self.base = base
-        self.port = free_port()
-        self.node = f"{name}@localhost"
-        base.mkdir(parents=True, exist_ok=True)
-        (base / "enabled_plugins").write_text("[].\n")
-        (base / "rabbitmq.conf").write_text("loopback_users = none\n")
-        self.env = {
-            **os.environ,
-            "HOME": str(base),
-            "RABBITMQ_NODENAME": self.node,
-            "RABBITMQ_NODE_IP_ADDRESS": "127.0.0.1",
-            "RABBITMQ_NODE_PORT": str(self.port),
-            "RABBITMQ_DIST_PORT": str(free_port()),
-            "RABBITMQ_MNESIA_BASE": str(base / "mnesia"),
-            "RABBITMQ_LOG_BASE": str(base / "log"),
-            "RABBITMQ_ENABLED_PLUGINS_FILE": str(base / "enabled_plugins"),
-            "RABBITMQ_CONFIG_FILE": str(base / "rabbitmq"),
-            "RABBITMQ_PID_FILE": str(base / "pid"),
-        }
-        self.url = f"amqp://guest:guest@127.0.0.1:{self.port}//"
-
-    def _ctl(self, *args: str, timeout: float = 90) -> None:
-        subprocess.run(
-            [str(RABBITMQ_BIN / "rabbitmqctl"), "-n", self.node, *args],
-            env=self.env,
-            check=True,
-            capture_output=True,
-            timeout=timeout,
-        )
-
-    def start(self) -> None:
-        log = open(self.base / "server.out", "ab")  # noqa: SIM115 - kept open by the server process
-        subprocess.Popen([str(RABBITMQ_BIN / "rabbitmq-server")], env=self.env, stdout=log, stderr=log)
-        self._ctl("wait", str(self.base / "pid"), "--timeout", "60")
-
-    def stop(self) -> None:
-        self._ctl("stop", str(self.base / "pid"))
-
-
-RABBITMQ_BIN = Path("/usr/lib/rabbitmq/bin")
 
 
 @pytest.fixture(scope="session")

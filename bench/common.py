@@ -6,7 +6,6 @@ import os
 import platform
 import secrets
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -14,6 +13,8 @@ import time
 from pathlib import Path
 
 import requests
+
+from archive.localnodes import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 VENV_BIN = Path(sys.executable).parent
@@ -155,12 +156,6 @@ def require_dataset(database: str) -> dict:
 
 
 # --- servers --------------------------------------------------------------------------------------------------------
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def wait_for_http(url: str, timeout: float = 60, process: subprocess.Popen | None = None) -> None:

@@ -3,6 +3,7 @@
 import contextlib
 import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -399,3 +400,39 @@ def memcached_server():
     yield f"127.0.0.1:{port}"
     process.terminate()
     process.wait(timeout=10)
+
+
+# --- a real browser -----------------------------------------------------------------------------------------------
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+# Headless, offline and quiet: no sandbox (root in containers), no GPU, no background traffic to Google.
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+ARTIFACTS = Path(__file__).resolve().parent / "test-artifacts"  # screenshots, kept by CI
+
+
+@pytest.fixture
+def chromium():
+    """A headless chromium page; the Debian package is installed by `make setup-dev` (never `playwright install`).
+
+    Request it after the fixtures that write to the database: while Playwright's event loop runs in this thread,
+    Django refuses ORM calls from it (SynchronousOnlyOperation). The live server answers from its own thread.
+    """
+    if not Path(CHROMIUM).exists():
+        pytest.fail("chromium is not installed: run `make setup-dev` (scripts/bootstrap.sh installs it)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1400, "height": 900})
+        page.set_default_timeout(15000)
+        yield page
+        browser.close()

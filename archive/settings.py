@@ -215,7 +215,8 @@ NAVBAR_TITLE_TEXT = env_str("NAVBAR_TITLE_TEXT", "Science Archive API")
 NAVBAR_TITLE_URL = env_str("NAVBAR_TITLE_URL", "https://archive.lco.global")
 TERMS_OF_SERVICE_URL = env_str("TERMS_OF_SERVICE_URL", "https://lco.global/policies/terms/")
 DOCUMENTATION_URL = env_str("DOCUMENTATION_URL", "https://archive.lco.global/redoc/")
-LOGO_URL = env_str("LOGO_URL", "https://archive.lco.global/static/img/lco-logo-web.png")
+# Empty: no logo, so that the pages load nothing from another host unless a deployment asks for it.
+LOGO_URL = env_str("LOGO_URL", "")
 
 # --- File store -----------------------------------------------------------------------------------------------------
 FILESTORE_TYPE = env_str("FILESTORE_TYPE", "local")

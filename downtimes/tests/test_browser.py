@@ -4,49 +4,15 @@ Filter, page and reset as a person would; a full-page screenshot is kept in test
 """
 
 import datetime
-import shutil
-from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from django.utils import timezone
 
+from conftest import ARTIFACTS
 from downtimes.models import Downtime
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-# Headless, offline and quiet: no sandbox (root in containers), no GPU, no background traffic to Google.
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
-
-
-@pytest.fixture
-def chromium():
-    """A headless chromium page; the Debian package is installed by `make setup-dev` (never `playwright install`).
-
-    Request it after the fixtures that write to the database: while Playwright's event loop runs in this thread,
-    Django refuses ORM calls from it (SynchronousOnlyOperation). The live server answers from its own thread.
-    """
-    if not Path(CHROMIUM).exists():
-        pytest.fail("chromium is not installed: run `make setup-dev` (scripts/bootstrap.sh installs it)")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        page = browser.new_page(viewport={"width": 1400, "height": 900})
-        page.set_default_timeout(15000)
-        yield page
-        browser.close()
 
 
 @pytest.fixture

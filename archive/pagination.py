@@ -135,6 +135,10 @@ class ArchivePagination(BasePagination):
     `view.count_timeout_ms(request)` that a list deserves an exact count (None: estimate unless small), and through
     `view.count_first(request)` that its page costs a scan of all its matches anyway (a contains-search, whose index
     cannot give the order): such a list is estimated first and, when small, paged and counted from one scan.
+
+    A view whose ordering may need a sort of every match says so through `view.ordering_sorts(request, field)`; such a
+    list is served, in either style, only when at most `ORDERING_SORT_MAX_ROWS` rows match by the planner's estimate
+    (which the count then reuses), else `view.ordering_refused(...)` is raised.
     """
 
     def paginate_queryset(
@@ -148,9 +152,43 @@ class ArchivePagination(BasePagination):
         ordering_key: Callable[[Request], tuple[str, bool]] = getattr(view, "ordering_key", lambda r: ("id", True))
         self.field, self.descending = ordering_key(request)
         self.style = "cursor" if params.get("pagination_style") == "cursor" else "limit"
+        self.estimate: int | None = None
+        self.estimate_allowed: bool | None = None
+        self.known_count: int | None = None
+        self._check_sort(queryset, view)
         if self.style == "cursor":
             return self._paginate_cursor(queryset, params)
         return self._paginate_offset(queryset, params, view)
+
+    def _estimate_allowed(self, view: Any) -> bool:
+        if self.estimate_allowed is None:
+            self.estimate_allowed = view.estimate_allowed(self.request) if hasattr(view, "estimate_allowed") else True
+        return self.estimate_allowed
+
+    # `view` may have the optional hooks of the class docstring, looked up by name.
+    def _check_sort(self, queryset: QuerySet[Any, Any], view: Any) -> None:
+        """Refuse an ordering that sorts every match when more than ORDERING_SORT_MAX_ROWS rows match.
+
+        The rows are the planner's estimate, kept for the count. Where the estimate may not be shown (a proposal the
+        caller may not see: see FrameListPolicy.estimate_allowed), the caller's own rows are counted instead, up to
+        one past the limit: under it, that count is exact and is the list's count.
+        """
+        if not hasattr(view, "ordering_sorts") or not view.ordering_sorts(self.request, self.field):
+            return
+        limit = settings.ORDERING_SORT_MAX_ROWS
+        rows: int | None
+        if self._estimate_allowed(view):
+            rows = self.estimate = planner_estimate(queryset)
+            if rows <= limit:
+                return
+        else:
+            rows = exact_count(queryset, settings.PAGINATION_COUNT_TIMEOUT_MS, cap=limit + 1, serial=True)
+            if rows is not None and rows <= limit:
+                self.known_count = rows
+                return
+        raise view.ordering_refused(
+            self.request, self.field, self.descending, rows=rows, estimated=self._estimate_allowed(view)
+        )
 
     # --- limit/offset -------------------------------------------------------------------------------------------
     def _ordered(self, queryset: QuerySet[Any, Any], reverse: bool = False) -> QuerySet[Any, Any]:
@@ -177,9 +215,10 @@ class ArchivePagination(BasePagination):
         self.at_least = 0
         self.scanned = False
         timeout = view.count_timeout_ms(self.request) if hasattr(view, "count_timeout_ms") else None
-        estimate = None
+        estimate = self.estimate
         if timeout is None and hasattr(view, "count_first") and view.count_first(self.request):
-            estimate = planner_estimate(queryset)
+            if estimate is None:
+                estimate = planner_estimate(queryset)
             if estimate < settings.PAGINATION_EXACT_COUNT_THRESHOLD:
                 rows = self._counted_page(queryset)
                 if rows is not None:
@@ -187,7 +226,7 @@ class ArchivePagination(BasePagination):
         rows = list(self._ordered(queryset)[self.offset : self.offset + self.limit + 1])
         self.has_next = len(rows) > self.limit
         rows = rows[: self.limit]
-        self.estimate_allowed = view.estimate_allowed(self.request) if hasattr(view, "estimate_allowed") else True
+        self._estimate_allowed(view)
         self.count, self.count_estimated = self._count(queryset, timeout, estimate, len(rows))
         return rows
 
@@ -223,6 +262,8 @@ class ArchivePagination(BasePagination):
         floor = max(self.offset + page_length + (1 if self.has_next else 0), self.at_least)
         if not self.has_next and (page_length or self.offset == 0):
             return self.offset + page_length, False  # the last page tells the exact count for free
+        if self.known_count is not None:  # counted exactly when the ordering was checked
+            return max(self.known_count, floor), False
         if timeout is not None:  # the view asks for an exact count, however large
             count = exact_count(unordered, timeout)
             if count is not None:

@@ -36,6 +36,10 @@ ORDERING_FIELDS = {
     "exposure_time",
 }
 DEFAULT_ORDERING = "-observation_date"
+# Orderings an index gives, `id` breaking ties: the primary key, (observation_date, id) and the unique basename. Any
+# other makes the database read and sort every match, which the frames list allows only for few matches
+# (frames.listing.FrameListPolicy.ordering_sorts; docs/frames.md, "Ordering, pagination and counts").
+INDEX_ORDERINGS = frozenset({"id", "observation_date", "basename"})
 
 
 def parse_public(value: str | None) -> bool | None:

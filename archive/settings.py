@@ -298,6 +298,11 @@ FRAME_UPLOAD_MAX_BYTES = env_int("FRAME_UPLOAD_MAX_BYTES", 1073741824)
 ZIP_DOWNLOAD_FILENAME_BASE = env_str("ZIP_DOWNLOAD_FILENAME_BASE", "ocs_archive_data")
 ZIP_DOWNLOAD_MAX_UNCOMPRESSED_FILES = env_int("ZIP_DOWNLOAD_MAX_UNCOMPRESSED_FILES", 10)
 ZIP_DOWNLOAD_MAX_FILES = env_int("ZIP_DOWNLOAD_MAX_FILES", 1000)
+# The largest zip, in bytes of its members whose sizes are known (a download by query is refused beyond it).
+ZIP_DOWNLOAD_MAX_BYTES = env_int("ZIP_DOWNLOAD_MAX_BYTES", 50 * 1024**3)
+# Newly archived files are read once for their size and CRC-32 (resumable zips): how often, and how many a sweep.
+CHECKSUM_SWEEP_SECONDS = env_int("CHECKSUM_SWEEP_SECONDS", 60)
+CHECKSUM_SWEEP_BATCH = env_int("CHECKSUM_SWEEP_BATCH", 500)
 # The web client posts a zip as a form of one field per frame id, plus its token: room for the largest zip.
 DATA_UPLOAD_MAX_NUMBER_FIELDS = max(1000, ZIP_DOWNLOAD_MAX_FILES + 100)
 GUIDE_CAMERAS_TO_PERSIST = env_list("GUIDE_CAMERAS_TO_PERSIST")
@@ -411,4 +416,5 @@ CELERY_BEAT_SCHEDULE = {
     "revalidate-portal-users": {"task": "authentication.revalidate_portal_users", "schedule": 86400.0},
     "purge-auth-events": {"task": "authentication.purge_auth_events", "schedule": 86400.0},
     "datalab-housekeeping": {"task": "datalab.housekeeping", "schedule": 300.0},
+    "record-checksums": {"task": "frames.record_checksums", "schedule": float(CHECKSUM_SWEEP_SECONDS)},
 }

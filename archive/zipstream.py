@@ -37,10 +37,18 @@ def sized_length(members: list[Member]) -> int | None:
     return len(stream)
 
 
-def stream_zip(members: list[Member], *, missing_name: str, sized: bool = False) -> Iterator[bytes]:
+def stream_zip(
+    members: list[Member],
+    *,
+    missing_name: str,
+    sized: bool = False,
+    trailer: Callable[[list[str]], list[tuple[str, bytes]]] | None = None,
+) -> Iterator[bytes]:
     """Yield the archive of `members` in order. The next member is opened while the current one streams (two in
     flight at most). Members that cannot be opened are listed in `missing_name`, unless the archive is `sized`
-    (its length was announced), where a missing member aborts the stream."""
+    (its length was announced), where a missing member aborts the stream. `trailer`, given the names of the members
+    that could not be opened, returns files (name, bytes) to add after the members: what is known only once they
+    have been read."""
     stream = ZipStream(compress_type=ZIP_STORED, sized=sized)
     missing: list[str] = []
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="zip-open") as opener:
@@ -61,6 +69,9 @@ def stream_zip(members: list[Member], *, missing_name: str, sized: bool = False)
             if chunks is not None:
                 stream.add(chunks, member.arcname, size=member.size if sized else None)
                 yield from stream.all_files()
+    for name, data in trailer(missing) if trailer else []:
+        stream.add(data, name, size=len(data) if sized else None)
+        yield from stream.all_files()
     if missing:
         stream.add(("\n".join(missing) + "\n").encode(), missing_name)
         yield from stream.all_files()

@@ -50,7 +50,7 @@ def page_of_frames() -> list:
             "[202.32,47.04]]]}"
         )
         frame.prefetched_versions = [
-            VersionRow(2 * index + n, index + 1, f"k{n}", f"{index:030d}{n:02d}", ".fits.fz", "p", 1, observed)
+            VersionRow(2 * index + n, index + 1, f"k{n}", f"{index:030d}{n:02d}", ".fits.fz", "p", 1, None, observed)
             for n in (1, 0)
         ]
         frame.prefetched_related_ids = [index + 1000, index + 2000]

@@ -64,7 +64,7 @@ class LocalDownloadView(APIView):
         status_code = 200
         range_header = request.headers.get("Range")
         if range_header:
-            byte_range = _parse_range(range_header, size)
+            byte_range = parse_range(range_header, size)
             if byte_range is None:
                 response = Response({"detail": "Requested range not satisfiable."}, status=416)
                 response["Content-Range"] = f"bytes */{size}"
@@ -85,7 +85,7 @@ def obj_filename(obj) -> str:
     return f"{basename}{obj.extension}"
 
 
-def _parse_range(header: str, size: int) -> tuple[int, int] | None:
+def parse_range(header: str, size: int) -> tuple[int, int] | None:
     match = RANGE_RE.match(header.strip())
     if not match or (not match[1] and not match[2]):
         return None

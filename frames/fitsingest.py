@@ -2,7 +2,6 @@
 archived through the same service as `POST /frames/`, so its record and notification are the same."""
 
 import datetime
-import hashlib
 import logging
 from dataclasses import dataclass
 from typing import BinaryIO
@@ -16,6 +15,7 @@ from archive import portal
 from archive.exceptions import Conflict
 from archive.filestore import FileStoreUnavailable, get_filestore
 from frames import fitsmeta, services
+from frames.checksums import Checksum, ChecksumReader
 from frames.columns import FRAME_FIELDS
 from frames.models import Frame, Version
 from frames.paths import store_path
@@ -52,14 +52,14 @@ class FitsIngestResult:
     frame: Frame | None = None  # as frame_ingest left it (IngestResult.frame)
 
 
-def file_md5(fileobj: BinaryIO) -> tuple[str, int]:
-    """md5 and size of a file read once from its start (`ingest_fits`; uploads are hashed while they spool)."""
-    digest, size = hashlib.md5(), 0
+def file_checksum(fileobj: BinaryIO) -> Checksum:
+    """md5, size and CRC-32 of a file read once from its start (`ingest_fits`; uploads are measured while they
+    spool)."""
+    reader = ChecksumReader()
     fileobj.seek(0)
     while chunk := fileobj.read(MD5_CHUNK_BYTES):
-        digest.update(chunk)
-        size += len(chunk)
-    return digest.hexdigest(), size
+        reader.update(chunk)
+    return reader.result()
 
 
 def _archived_frame(md5: str) -> int | None:
@@ -103,6 +103,7 @@ def fits_ingest(
     filename: str,
     md5: str | None = None,
     size: int | None = None,
+    crc32: int | None = None,
     metadata: dict | None = None,
     dry_run: bool = False,
 ) -> FitsIngestResult:
@@ -115,8 +116,9 @@ def fits_ingest(
     basename, extension = fitsmeta.split_filename(filename)
     if not fitsmeta.is_fits_filename(filename):
         raise ValidationError({"file": [ONLY_FITS_FILES]})
-    if md5 is None or size is None:
-        md5, size = file_md5(fileobj)
+    if md5 is None or size is None or crc32 is None:
+        measured = file_checksum(fileobj)
+        md5, size, crc32 = measured.md5, measured.size, measured.crc32
     archived = _archived_frame(md5)
     if archived is not None:
         raise FileAlreadyArchived(archived)
@@ -169,7 +171,7 @@ def fits_ingest(
         if str(exc.detail) == FileStoreUnavailable.default_detail:  # keep specific reasons (bucket versioning)
             raise FileStoreUnavailable(STORE_UNREACHABLE) from exc
         raise
-    version = {"key": key, "md5": md5, "extension": extension}
+    version = {"key": key, "md5": md5, "extension": extension, "size": size, "crc32": crc32}
     try:
         result = services.frame_ingest(data={**data, "version_set": [version]})
     except Exception:

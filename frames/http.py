@@ -1,7 +1,6 @@
 """HTTP pieces the frames views share: a JSON parser for FITS values, the superuser permission, path ids, flag
 parameters, upload spooling with its md5, and viewset mixins for caches, OPTIONS and download links."""
 
-import hashlib
 import json
 from functools import cached_property
 
@@ -14,6 +13,7 @@ from rest_framework.permissions import IsAdminUser
 
 from archive.exceptions import PayloadTooLarge
 from archive.params import parse_flag
+from frames.checksums import ChecksumReader
 from frames.links import DownloadLinks
 
 
@@ -45,19 +45,21 @@ def id_or_404(value) -> int:
 
 
 class HashingUploadHandler(TemporaryFileUploadHandler):
-    """Spools an uploaded file to disk and computes its md5 on the way, so the file is never read twice for it."""
+    """Spools an uploaded file to disk and measures it on the way (md5, CRC-32), so the file is never read twice for
+    them."""
 
     def new_file(self, *args, **kwargs):
         super().new_file(*args, **kwargs)
-        self.md5 = hashlib.md5()
+        self.checksum = ChecksumReader()
 
     def receive_data_chunk(self, raw_data, start):
-        self.md5.update(raw_data)
+        self.checksum.update(raw_data)
         return super().receive_data_chunk(raw_data, start)
 
     def file_complete(self, file_size):
         upload = super().file_complete(file_size)
-        upload.md5 = self.md5.hexdigest()
+        measured = self.checksum.result()
+        upload.md5, upload.crc32 = measured.md5, measured.crc32
         return upload
 
 

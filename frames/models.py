@@ -167,6 +167,7 @@ class VersionRow(NamedTuple):
     extension: str
     store_path: str
     size: int | None
+    crc32: int | None
     created: datetime.datetime
 
 
@@ -180,6 +181,9 @@ class Version(models.Model):
     extension = models.CharField(max_length=20, help_text="File extension, e.g. .fits.fz")
     store_path = models.CharField(max_length=1024, help_text="Object path in the file store, fixed at ingest")
     size = models.BigIntegerField(null=True, blank=True, help_text="Size in bytes, when known")
+    crc32 = models.BigIntegerField(
+        null=True, blank=True, help_text="CRC-32 of the file, once read (zips of such files can be resumed)"
+    )
     created = models.DateTimeField(auto_now_add=True, db_index=True, help_text="When this version was archived")
 
     class Meta:

@@ -181,6 +181,13 @@ def zip_frames(*, user: AnyUser, frame_ids: list[int]) -> list[Frame]:
     return attach_related(ordered, related=False)
 
 
+def zip_frames_matching(*, user: AnyUser, params: QueryDict, limit: int) -> list[Frame]:
+    """At most `limit` frames with a version that `user` may see and `params` (the filters of GET /frames/) match,
+    newest first, each with its versions."""
+    frames = list(frame_list(user=user, params=params).order_by("-observation_date", "-id")[:limit])
+    return attach_related(frames, related=False)
+
+
 def downloadable_frame(*, user: AnyUser, frame_id: int) -> Frame | None:
     """A visible frame with at least one version, its versions attached (funpack, catalog)."""
     frame = Frame.objects.visible_to(user).with_versions().filter(pk=frame_id).first()

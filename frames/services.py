@@ -139,10 +139,11 @@ def _add_versions(
     rows = []
     for item in new:
         path = store_path(basename=basename, extension=item["extension"], **path_fields)
-        rows.append((frame_id, item["key"], item["md5"], item["extension"], path))
-    values_sql = ", ".join(["(%s, %s, %s, %s, %s, now())"] * len(rows))
+        # Size and CRC-32 come only from a server-side ingest, which measured the file (the ingester's body has none).
+        rows.append((frame_id, item["key"], item["md5"], item["extension"], path, item.get("size"), item.get("crc32")))
+    values_sql = ", ".join(["(%s, %s, %s, %s, %s, %s, %s, now())"] * len(rows))
     cursor.execute(
-        f"INSERT INTO {VERSION_TABLE} (frame_id, key, md5, extension, store_path, created) "
+        f"INSERT INTO {VERSION_TABLE} (frame_id, key, md5, extension, store_path, size, crc32, created) "
         f"VALUES {values_sql} ON CONFLICT DO NOTHING RETURNING {VERSION_COLUMNS}",
         [value for row in rows for value in row],
     )

@@ -2,7 +2,7 @@
 
 from celery import shared_task
 
-from frames import aggregates, deletion, notifications
+from frames import aggregates, checksums, deletion, notifications
 
 
 @shared_task(name="frames.cache_aggregates", ignore_result=True)
@@ -29,3 +29,9 @@ def expire_guide_frames() -> None:
 
     if settings.GUIDE_FRAME_EXPIRY_ENABLED:
         deletion.frames_delete_in_batches(frames=deletion.guide_frames_expired())
+
+
+@shared_task(name="frames.record_checksums", ignore_result=True)
+def record_checksums() -> None:
+    """Read newly archived files once for their size and CRC-32 (celery beat, every CHECKSUM_SWEEP_SECONDS)."""
+    checksums.checksums_sweep()

@@ -5,9 +5,7 @@ goes out. Views that answer with a file's bytes are in fileviews.py."""
 import logging
 
 from django.conf import settings
-from django.http import StreamingHttpResponse
 from django.utils.cache import patch_cache_control
-from django.utils.http import content_disposition_header
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from kombu.exceptions import KombuError
@@ -20,9 +18,8 @@ from rest_framework.response import Response
 
 from archive.exceptions import ServiceUnavailable
 from archive.pagination import ArchivePagination
-from archive.zipstream import stream_zip
 from authentication.backends import zip_authentication_classes
-from frames import aggregates, deletion, downloads, fitsingest, listing, selectors, services
+from frames import aggregates, deletion, fitsingest, listing, selectors, services, zipdownload
 from frames.http import (
     ActionByMethod,
     IsSuperuser,
@@ -199,34 +196,38 @@ class FrameViewSet(
         context = {**self.get_serializer_context(), "record_overrides": overrides}
         return FrameRecordSerializer(frame, context=context).data
 
-    @extend_schema(request=ZipRequestSerializer, responses={(200, "application/zip"): OpenApiTypes.BINARY})
+    @extend_schema(
+        methods=["POST"],
+        request=ZipRequestSerializer,
+        responses={(200, "application/zip"): OpenApiTypes.BINARY},
+        description="A zip of the frames named in the body (JSON, or the web client's form).",
+    )
+    @extend_schema(
+        methods=["GET"],
+        parameters=[
+            OpenApiParameter("frame_ids", OpenApiTypes.STR, description="ids separated by commas; else the filters"),
+            OpenApiParameter("uncompress", OpenApiTypes.BOOL),
+            OpenApiParameter("catalog_only", OpenApiTypes.BOOL),
+            *listing.list_parameters(),
+        ],
+        responses={
+            (200, "application/zip"): OpenApiTypes.BINARY,
+            (206, "application/zip"): OpenApiResponse(OpenApiTypes.BINARY, description="The range asked for"),
+        },
+        description="A zip of the frames named by `frame_ids`, or matching the filters of GET /frames/; resumable "
+        "(Range, If-Range) when every file's size and CRC-32 are recorded.",
+    )
     @action(
         detail=False,
-        methods=["post"],
+        methods=["get", "post"],
         permission_classes=[AllowAny],
         parser_classes=[JSONParser, FormParser, MultiPartParser],
         # The web client's hidden-iframe form cannot set headers: it sends `auth_token` in the body.
         authentication_classes=zip_authentication_classes(),
     )
     def zip(self, request):
-        """A zip of the frames' current files, streamed as it is built."""
-        serializer = self.get_serializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
-        options = serializer.validated_data
-        frames = selectors.zip_frames(user=request.user, frame_ids=options["frame_ids"])
-        if not frames:
-            raise NotFound()
-        plan = downloads.zip_plan(frames, uncompress=options["uncompress"], catalog_only=options["catalog_only"])
-        directory = plan.directory
-        chunks = stream_zip(plan.members, missing_name=f"{directory}/MISSING.txt", sized=plan.length is not None)
-        response = StreamingHttpResponse(_logged_stream(chunks, directory), content_type="application/zip")
-        response["Content-Disposition"] = content_disposition_header(True, f"{directory}.zip")
-        response["X-Accel-Buffering"] = "no"
-        if plan.length is not None:
-            response["Content-Length"] = str(plan.length)
-        response.set_cookie("fileDownload", "true", path="/")
-        response.xframe_options_exempt = True  # the web client downloads through a hidden iframe
-        return response
+        """A zip of the frames' current files with MANIFEST.csv and md5sums.txt (frames.zipdownload)."""
+        return zipdownload.zip_response(request)
 
     @extend_schema(responses={204: None})
     def destroy(self, request, *args, **kwargs):
@@ -260,21 +261,13 @@ class FrameViewSet(
             filename=upload.name,
             md5=getattr(upload, "md5", None),
             size=upload.size,
+            crc32=getattr(upload, "crc32", None),
             metadata=serializer.validated_data.get("metadata"),
             dry_run=serializer.validated_data["dry_run"],
         )
         if result.frame_id is None:
             return Response(DryRunSerializer({"record": result.body, "store_path": result.store_path}).data)
         return Response(self._record(result.frame, area=result.body["area"]), status=status.HTTP_201_CREATED)
-
-
-def _logged_stream(chunks, name: str):
-    """Once headers are sent a failure can only cut the stream short; it is logged so that it is not silent."""
-    try:
-        yield from chunks
-    except Exception:
-        logger.exception("Zip %s aborted while streaming", name)
-        raise
 
 
 class VersionViewSet(VaryOnCredentials, WithDownloadLinks, viewsets.ReadOnlyModelViewSet):

@@ -76,7 +76,12 @@ def test_search_headers_zip_login_and_sky_map(live_server, archive, chromium):
     download = download_info.value
     with zipfile.ZipFile(io.BytesIO(download.path().read_bytes())) as archive_zip:
         names = sorted(name.rsplit("/", 1)[-1] for name in archive_zip.namelist())
-    assert names == ["ogg2m001-ep02-20240501-0000-e91.fits.fz", "ogg2m001-ep02-20240501-0001-e91.fits.fz"]
+    assert names == [
+        "MANIFEST.csv",
+        "md5sums.txt",
+        "ogg2m001-ep02-20240501-0000-e91.fits.fz",
+        "ogg2m001-ep02-20240501-0001-e91.fits.fz",
+    ]
 
     # By position, with a field error first.
     page.goto(f"{live_server.url}/?ra=83.8&dec=-5.4&radius=50")

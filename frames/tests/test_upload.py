@@ -5,6 +5,7 @@ import hashlib
 import io
 import json
 import threading
+import zlib
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
@@ -195,11 +196,14 @@ def test_the_md5_comes_from_the_spooling_not_a_second_read(superuser_client, tmp
     def no_second_read(fileobj):
         raise AssertionError("the upload was read again for its md5")
 
-    monkeypatch.setattr(fitsingest, "file_md5", no_second_read)
+    monkeypatch.setattr(fitsingest, "file_checksum", no_second_read)
     path = make_fits(tmp_path / "a.fits.fz")
     response = upload(superuser_client, path)
     assert response.status_code == 201, response.json()
     assert response.json()["version_set"][0]["md5"] == hashlib.md5(path.read_bytes()).hexdigest()
+    # Its size and CRC-32 were measured on the way too, so its zips can be resumed.
+    version = Version.objects.get(md5=response.json()["version_set"][0]["md5"])
+    assert (version.size, version.crc32) == (len(path.read_bytes()), zlib.crc32(path.read_bytes()))
 
 
 def test_metadata_overrides_the_header(superuser_client, tmp_path):

@@ -1,5 +1,7 @@
 """Zip downloads: streamed as built, every member's bytes, the web client's form, limits and visibility."""
 
+import csv
+import hashlib
 import io
 import zipfile
 
@@ -16,9 +18,34 @@ from frames.tests.storedfiles import frame_with_file, store_version
 pytestmark = pytest.mark.django_db
 
 
+MANIFEST_FILES = ("MANIFEST.csv", "md5sums.txt")
+
+
+class FramesZip(zipfile.ZipFile):
+    """A zip download whose manifest has been checked against its members; `namelist()` lists the members alone."""
+
+    def namelist(self):
+        return [name for name in super().namelist() if name.rsplit("/", 1)[-1] not in MANIFEST_FILES]
+
+
+def check_manifest(archive: zipfile.ZipFile) -> None:
+    """md5sums.txt and MANIFEST.csv follow the members and describe exactly the members written, as md5sum -c
+    reads them (names relative to the zip's directory)."""
+    names = archive.namelist()
+    directory = names[0].split("/", 1)[0]
+    members = [name for name in names if name.rsplit("/", 1)[-1] not in (*MANIFEST_FILES, "MISSING.txt")]
+    sums = archive.read(f"{directory}/md5sums.txt").decode().splitlines()
+    assert sums == [f"{hashlib.md5(archive.read(name)).hexdigest()}  {name.split('/', 1)[1]}" for name in members]
+    rows = list(csv.DictReader(io.StringIO(archive.read(f"{directory}/MANIFEST.csv").decode())))
+    assert [row["filename"] for row in rows] == [name.split("/", 1)[1] for name in members]
+    assert [int(row["size"]) for row in rows] == [archive.getinfo(name).file_size for name in members]
+
+
 def zip_of(response) -> zipfile.ZipFile:
     assert response.status_code == 200, getattr(response, "content", b"")[:300]
-    return zipfile.ZipFile(io.BytesIO(b"".join(response.streaming_content)))
+    archive = FramesZip(io.BytesIO(b"".join(response.streaming_content)))
+    check_manifest(zipfile.ZipFile(archive.fp))
+    return archive
 
 
 def directory(count: int) -> str:

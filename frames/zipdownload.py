@@ -1,0 +1,175 @@
+"""The zip download (`/frames/zip/`): which frames (ids, or the filters of `GET /frames/`), within which limits, and
+the response: streamed as it is built, or laid out up front and served in byte ranges (docs/frames.md, "Zip").
+
+- `POST` with `frame_ids` in the body (JSON or the web client's form) is the reference's download, unchanged but
+  for the manifest it now carries.
+- `GET ?frame_ids=1,2,3` and `GET ?<any filter of GET /frames/>` (and a `POST` whose body names no ids, its filters
+  in the query string) are downloads a client can repeat: when every member is a stored file whose size and CRC-32
+  are recorded, the zip has a `Content-Length`, a strong `ETag`, and answers `Range` and `If-Range`, so `curl -C -`
+  resumes it.
+"""
+
+import logging
+from collections.abc import Iterator
+
+from django.conf import settings
+from django.http import HttpResponse, StreamingHttpResponse
+from django.utils.http import content_disposition_header
+from rest_framework.exceptions import NotFound, ValidationError
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from archive.zipstream import stream_zip
+from frames import downloads, selectors
+from frames.fileviews import parse_range
+from frames.http import flag
+from frames.models import Frame
+from frames.serializers import ZipRequestSerializer
+
+logger = logging.getLogger(__name__)
+
+FRAME_IDS = ("frame_ids", "frame_ids[]")
+# Parameters of the zip itself, not filters of the frames.
+ZIP_OPTIONS = ("uncompress", "catalog_only", "format", "auth_token", *FRAME_IDS)
+
+
+def _ids_from_query(request: Request) -> list[int] | None:
+    values = [part for name in FRAME_IDS for value in request.query_params.getlist(name) for part in value.split(",")]
+    values = [value.strip() for value in values if value.strip()]
+    if not values:
+        return None
+    if len(values) > settings.ZIP_DOWNLOAD_MAX_FILES:
+        raise ValidationError({"frame_ids": [ZipRequestSerializer._too_many()]})
+    try:
+        ids = [int(value) for value in values]
+    except ValueError:
+        raise ValidationError({"frame_ids": ["frame_ids must be frame ids (integers) separated by commas."]}) from None
+    if any(not 0 < value < 2**63 for value in ids):
+        raise ValidationError({"frame_ids": ["frame_ids must be positive integers."]})
+    return list(dict.fromkeys(ids))
+
+
+def _by_query(request: Request) -> bool:
+    """A POST is a download by query when its query string names filters and its body no frame ids."""
+    data = request.data
+    named = hasattr(data, "keys") and any(str(key).startswith("frame_ids") for key in data)
+    filters = [name for name in request.query_params if name not in ZIP_OPTIONS]
+    return bool(filters) and not named
+
+
+def _matching(request: Request) -> list[Frame]:
+    """The visible frames matching the request's filters, within ZIP_DOWNLOAD_MAX_FILES."""
+    params = request.query_params.copy()
+    for name in ZIP_OPTIONS:
+        params.pop(name, None)
+    if not params:
+        raise ValidationError(
+            {"detail": "Name the frames: frame_ids=1,2,3, or filters as for GET /frames/ (proposal_id, start, ...)."}
+        )
+    limit = settings.ZIP_DOWNLOAD_MAX_FILES
+    frames = selectors.zip_frames_matching(user=request.user, params=params, limit=limit + 1)
+    if not frames:
+        raise ValidationError({"detail": "No frames you may download match these filters."})
+    if len(frames) > limit:
+        raise ValidationError(
+            {
+                "detail": f"More than {limit} frames match these filters; a zip holds at most {limit}. Narrow the "
+                "filters, or use /frames/download-script/ to fetch them one by one."
+            }
+        )
+    return frames
+
+
+def selection(request: Request) -> tuple[list[Frame], bool, bool]:
+    """The frames to zip, and the `uncompress` and `catalog_only` options."""
+    if request.method == "POST" and not _by_query(request):
+        serializer = ZipRequestSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        options = serializer.validated_data
+        frames = selectors.zip_frames(user=request.user, frame_ids=options["frame_ids"])
+        if not frames:
+            raise NotFound()
+        return frames, options["uncompress"], options["catalog_only"]
+    uncompress, catalog_only = flag(request, "uncompress", False), flag(request, "catalog_only", False)
+    ids = _ids_from_query(request)
+    if ids is not None:
+        frames = selectors.zip_frames(user=request.user, frame_ids=ids)
+        if not frames:
+            raise NotFound()
+    else:
+        frames = _matching(request)
+    if uncompress and len(frames) > settings.ZIP_DOWNLOAD_MAX_UNCOMPRESSED_FILES:
+        raise ValidationError(
+            {
+                "detail": f"A maximum of {settings.ZIP_DOWNLOAD_MAX_UNCOMPRESSED_FILES} frames can be downloaded with "
+                f"the uncompress flag; these filters match {len(frames)}."
+            }
+        )
+    known = sum(downloads.current_version(frame).size or 0 for frame in frames)
+    if known > settings.ZIP_DOWNLOAD_MAX_BYTES:
+        raise ValidationError(
+            {
+                "detail": f"These {len(frames)} frames hold {known} bytes; a zip holds at most "
+                f"{settings.ZIP_DOWNLOAD_MAX_BYTES}. Narrow the selection, or use /frames/download-script/."
+            }
+        )
+    return frames, uncompress, catalog_only
+
+
+def _logged(chunks: Iterator[bytes], name: str) -> Iterator[bytes]:
+    """Once headers are sent a failure can only cut the stream short; it is logged so that it is not silent."""
+    try:
+        yield from chunks
+    except Exception:
+        logger.exception("Zip %s aborted while streaming", name)
+        raise
+
+
+def _attachment(response: HttpResponse, directory: str) -> HttpResponse:
+    response["Content-Disposition"] = content_disposition_header(True, f"{directory}.zip")
+    response["X-Accel-Buffering"] = "no"
+    response.set_cookie("fileDownload", "true", path="/")
+    response.xframe_options_exempt = True  # the web client downloads through a hidden iframe
+    return response
+
+
+def _ranged_response(request: Request, ranged: downloads.RangedZip) -> HttpResponse:
+    length = len(ranged.layout)
+    headers = {"Accept-Ranges": "bytes", "ETag": ranged.etag}
+    byte_range = None
+    header = request.headers.get("Range")
+    if_range = request.headers.get("If-Range")
+    if header and (if_range is None or if_range == ranged.etag):  # a stale If-Range gets the whole new archive
+        byte_range = parse_range(header, length)
+        if byte_range is None:
+            response = Response({"detail": "Requested range not satisfiable."}, status=416)
+            response["Content-Range"] = f"bytes */{length}"
+            return response
+    first, last = byte_range if byte_range else (0, length - 1)
+    headers["Content-Length"] = str(last - first + 1)
+    status = 200
+    if byte_range:
+        status = 206
+        headers["Content-Range"] = f"bytes {first}-{last}/{length}"
+    body: Iterator[bytes] = iter(()) if request.method == "HEAD" else ranged.layout.chunks(first, last + 1)
+    response = StreamingHttpResponse(
+        _logged(body, ranged.directory), status=status, content_type="application/zip", headers=headers
+    )
+    return _attachment(response, ranged.directory)
+
+
+def zip_response(request: Request) -> HttpResponse:
+    frames, uncompress, catalog_only = selection(request)
+    if request.method in ("GET", "HEAD") and not uncompress and not catalog_only:
+        ranged = downloads.ranged_zip(frames)
+        if ranged is not None:
+            return _ranged_response(request, ranged)
+    plan = downloads.zip_plan(frames, uncompress=uncompress, catalog_only=catalog_only)
+    directory = plan.directory
+    chunks = stream_zip(
+        plan.members, missing_name=f"{directory}/MISSING.txt", sized=plan.length is not None, trailer=plan.trailer
+    )
+    response = StreamingHttpResponse(_logged(chunks, directory), content_type="application/zip")
+    if plan.length is not None:
+        response["Content-Length"] = str(plan.length)
+    return _attachment(response, directory)

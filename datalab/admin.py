@@ -1,23 +1,88 @@
 """Admin of data sessions, operations and runs: status filters, and "run again" for failed runs."""
 
 from django.contrib import admin, messages
+from django.db.models import Exists, OuterRef
 
+from archive.exceptions import ServiceUnavailable
 from datalab import services
 from datalab.models import DataOperation, DataSession, OperationRun, RunStatus
+
+RUNNING = (RunStatus.PENDING, RunStatus.IN_PROGRESS)
+
+
+def restart_failed_runs(modeladmin, request, runs) -> None:
+    """Run the failed ones of `runs` again through `services.run_restart` (reset to a fresh first attempt, then
+    published); the others are left as they are, and pending or running ones are refused with a message."""
+    runs = list(runs)
+    failed = [run for run in runs if run.status == RunStatus.FAILED]
+    busy = sum(1 for run in runs if run.status in RUNNING)
+    again = 0
+    for run in failed:
+        try:
+            services.run_restart(run=run)
+        except ServiceUnavailable:
+            # run_restart committed the reset before publishing: housekeeping publishes the run once the queue is
+            # back. The rest stay FAILED rather than wait on a queue that is down.
+            modeladmin.message_user(
+                request,
+                f"The task queue is unavailable: run {run.pk} is pending and will be published when it is back; "
+                f"{len(failed) - again - 1} other failed run(s) were left failed.",
+                messages.ERROR,
+            )
+            return
+        again += 1
+    modeladmin.message_user(
+        request,
+        f"{again} run(s) queued again; {len(runs) - again} not failed, left as they were.",
+        messages.SUCCESS if again else messages.WARNING,
+    )
+    if busy:
+        modeladmin.message_user(
+            request,
+            f"Refused for {busy} run(s) still pending or in progress: only a failed run can be run again.",
+            messages.WARNING,
+        )
+
+
+class RunStatusFilter(admin.SimpleListFilter):
+    """Sessions with at least one operation whose run is in the chosen state."""
+
+    title = "status of an operation"
+    parameter_name = "operation_status"
+
+    def lookups(self, request, model_admin):
+        return RunStatus.choices
+
+    def queryset(self, request, queryset):
+        if self.value() in RunStatus.values:
+            operations = DataOperation.objects.filter(session=OuterRef("pk"), run__status=self.value())
+            return queryset.filter(Exists(operations))
+        return queryset
 
 
 class OperationInline(admin.TabularInline):
     model = DataOperation
-    fields = ["id", "name", "run", "created"]
+    fields = ["id", "name", "run", "status", "created"]
     readonly_fields = fields
     extra = 0
     can_delete = False
     show_change_link = True
 
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("run")
+
+    @admin.display(description="status")
+    def status(self, operation):
+        return operation.run.status
+
+    def has_add_permission(self, request, obj=None):
+        return False  # operations are submitted through the API, which creates or shares their runs
+
 
 @admin.register(DataSession)
 class DataSessionAdmin(admin.ModelAdmin):
     list_display = ["id", "name", "user", "modified", "accessed"]
+    list_filter = [RunStatusFilter]
     search_fields = ["name", "user__username"]
     list_select_related = ["user"]
     raw_id_fields = ["user"]
@@ -33,10 +98,19 @@ class DataOperationAdmin(admin.ModelAdmin):
     list_select_related = ["session", "run"]
     raw_id_fields = ["session", "run"]
     readonly_fields = ["created"]
+    actions = ["run_again"]
 
     @admin.display(ordering="run__status")
     def status(self, operation):
         return operation.run.status
+
+    def has_add_permission(self, request):
+        return False  # submitted through the API, which dedupes them onto shared runs
+
+    @admin.action(description="Run the failed runs of the selected operations again", permissions=["change"])
+    def run_again(self, request, queryset):
+        runs = OperationRun.objects.filter(pk__in=queryset.values("run_id"))
+        restart_failed_runs(self, request, runs)
 
 
 @admin.register(OperationRun)
@@ -49,15 +123,9 @@ class OperationRunAdmin(admin.ModelAdmin):
     ]
     actions = ["run_again"]
 
-    @admin.action(description="Run the selected failed runs again")
+    def has_add_permission(self, request):
+        return False  # runs are made by submissions, keyed by what they compute
+
+    @admin.action(description="Run the selected failed runs again", permissions=["change"])
     def run_again(self, request, queryset):
-        again = 0
-        skipped = queryset.exclude(status=RunStatus.FAILED).count()
-        for run in queryset.filter(status=RunStatus.FAILED):
-            services.run_restart(run=run)
-            again += 1
-        self.message_user(
-            request,
-            f"{again} run(s) queued again; {skipped} not failed, left as they were.",
-            messages.SUCCESS if again else messages.WARNING,
-        )
+        restart_failed_runs(self, request, queryset)

@@ -9,7 +9,9 @@ import time_machine
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Permission
 from django.core.management import CommandError, call_command
+from django.db import connection
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
 from rest_framework.authtoken.models import Token
 
 from authentication import tasks
@@ -204,3 +206,64 @@ def test_ensure_local_superuser_still_prints_a_working_token():
     call_command("ensure_local_superuser", stdout=out)
     key = out.getvalue().split("API token: ")[1].split()[0]
     assert client_with("Token", key).get("/profile/").json()["username"] == "admin"
+
+
+def users_listed(client, query: str = "") -> list[str]:
+    response = client.get(f"/admin/auth/user/{query}")
+    assert response.status_code == 200
+    return sorted(user.username for user in response.context["cl"].result_list)
+
+
+@pytest.fixture
+def people(make_user):
+    linked = make_user("portaluser", proposals=["LCO2025A-001"])
+    Profile.objects.filter(user=linked).update(portal_linked=True)
+    make_user("helpdesk", staff=True)
+    make_user("local", proposals=["LCO2025A-002"])
+
+
+def test_the_user_admin_searches_names_and_proposals(admin_client, people):
+    assert users_listed(admin_client, "?q=help") == ["helpdesk"]
+    assert users_listed(admin_client, "?q=LCO2025A-001") == ["portaluser"]
+    assert users_listed(admin_client, "?q=LCO2025A") == []  # proposals are matched whole
+
+
+@pytest.mark.parametrize(
+    "query, expected",
+    [
+        ("?portal_linked=yes", ["portaluser"]),
+        ("?portal_linked=no", ["archive-admin", "helpdesk", "local"]),
+        ("?is_staff__exact=1", ["archive-admin", "helpdesk"]),
+        ("?is_staff__exact=0", ["local", "portaluser"]),
+        ("?is_staff__exact=1&portal_linked=no", ["archive-admin", "helpdesk"]),
+    ],
+)
+def test_the_user_admin_filters(admin_client, people, query, expected):
+    assert users_listed(admin_client, query) == expected
+
+
+def test_the_user_list_shows_the_portal_link_without_a_query_per_row(admin_client, people, make_user):
+    with CaptureQueriesContext(connection) as few:
+        assert admin_client.get("/admin/auth/user/").status_code == 200
+    for n in range(5):
+        make_user(f"more{n}")
+    with CaptureQueriesContext(connection) as more:
+        page = admin_client.get("/admin/auth/user/")
+    assert len(more.captured_queries) == len(few.captured_queries)
+    assert "column-portal_linked" in page.content.decode()
+
+
+def test_the_profile_inline_shows_the_local_token_masked(admin_client, make_user):
+    user = make_user("local")
+    key = Token.objects.get(user=user).key
+    page = admin_client.get(f"/admin/auth/user/{user.pk}/change/").content.decode()
+    assert f"…{key[-4:]}" in page and key not in page
+
+
+def test_a_token_has_no_page_of_its_own(admin_client, superuser):
+    key = Token.objects.get(user=superuser).key
+    for suffix in ("change/", "history/", "delete/"):
+        response = admin_client.get(f"/admin/authtoken/tokenproxy/{key}/{suffix}")
+        assert response.status_code == 403, suffix
+        assert key not in response.content.decode()
+    assert admin_client.get("/admin/authtoken/tokenproxy/").status_code == 200

@@ -9,9 +9,12 @@ import io
 import uuid
 
 import pytest
+from django.contrib.auth.models import Permission
 from django.core.files.base import ContentFile
 from django.core.management import call_command
+from django.db import connection
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from archive.filestore import FileStoreUnavailable
@@ -289,6 +292,102 @@ def test_admin_run_again_reports_what_it_did(admin_client, session, test_operati
         "/admin/datalab/operationrun/", {"action": "run_again", "_selected_action": [failed.pk, done.pk]}, follow=True
     )
     assert [str(m) for m in response.context["messages"]] == ["1 run(s) queued again; 1 not failed, left as they were."]
+
+
+def test_admin_refuses_to_run_a_running_run_again(admin_client, session, test_operations):
+    running = make_run(session, status=RunStatus.IN_PROGRESS, attempt=1, heartbeat_at=timezone.now())
+    pending = make_run(session)
+    response = admin_client.post(
+        "/admin/datalab/operationrun/",
+        {"action": "run_again", "_selected_action": [running.pk, pending.pk]},
+        follow=True,
+    )
+    assert [str(m) for m in response.context["messages"]] == [
+        "0 run(s) queued again; 2 not failed, left as they were.",
+        "Refused for 2 run(s) still pending or in progress: only a failed run can be run again.",
+    ]
+    running.refresh_from_db()
+    assert (running.status, running.attempt) == (RunStatus.IN_PROGRESS, 1)
+    pending.refresh_from_db()
+    assert (pending.status, pending.attempt, pending.enqueued_at) == (RunStatus.PENDING, 0, None)
+
+
+def test_admin_runs_the_failed_runs_of_selected_operations_again(admin_client, session, test_operations):
+    failed = make_run(session, status=RunStatus.FAILED, message="It broke", attempt=1)
+    running = make_run(session, status=RunStatus.IN_PROGRESS, attempt=1, heartbeat_at=timezone.now())
+    operations = [failed.operations.get().pk, running.operations.get().pk]
+    response = admin_client.post(
+        "/admin/datalab/dataoperation/", {"action": "run_again", "_selected_action": operations}, follow=True
+    )
+    assert [str(m) for m in response.context["messages"]][
+        0
+    ] == "1 run(s) queued again; 1 not failed, left as they were."
+    failed.refresh_from_db()
+    assert failed.status == RunStatus.COMPLETED and failed.attempt == 1
+    running.refresh_from_db()
+    assert running.status == RunStatus.IN_PROGRESS
+
+
+def test_admin_run_again_with_the_queue_down_leaves_the_run_for_housekeeping(
+    admin_client, session, refusing_broker, test_operations
+):
+    first = make_run(session, status=RunStatus.FAILED, message="It broke", attempt=1)
+    second = make_run(session, status=RunStatus.FAILED, message="It broke too", attempt=1)
+    response = admin_client.post(
+        "/admin/datalab/operationrun/", {"action": "run_again", "_selected_action": [first.pk, second.pk]}, follow=True
+    )
+    assert response.status_code == 200
+    (message,) = [str(m) for m in response.context["messages"]]
+    assert message.startswith("The task queue is unavailable")
+    runs = {run.pk: run for run in OperationRun.objects.filter(pk__in=[first.pk, second.pk])}
+    # The first was reset (pending, unpublished: housekeeping publishes it); the other was left failed.
+    assert sorted(run.status for run in runs.values()) == [RunStatus.FAILED, RunStatus.PENDING]
+    assert all(run.enqueued_at is None for run in runs.values())
+
+
+def test_admin_sessions_filter_by_the_status_of_their_operations(admin_client, observer, session):
+    make_run(session, status=RunStatus.FAILED)
+    now = timezone.now()
+    quiet = DataSession.objects.create(user=observer, name="Quiet", modified=now, accessed=now)
+    make_run(quiet, status=RunStatus.COMPLETED)
+    DataSession.objects.create(user=observer, name="Empty", modified=now, accessed=now)
+
+    def listed(query):
+        response = admin_client.get(f"/admin/datalab/datasession/{query}")
+        assert response.status_code == 200
+        return sorted(s.name for s in response.context["cl"].result_list)
+
+    assert listed("?operation_status=FAILED") == ["Housekeeping"]
+    assert listed("?operation_status=COMPLETED") == ["Quiet"]
+    assert listed("?operation_status=PENDING") == []
+    assert listed("") == ["Empty", "Housekeeping", "Quiet"]
+
+
+def test_admin_viewers_cannot_run_again(make_user, session, test_operations):
+    viewer = make_user("viewer", staff=True)
+    viewer.user_permissions.add(
+        *Permission.objects.filter(content_type__app_label="datalab", codename__startswith="view_")
+    )
+    client = Client()
+    client.force_login(viewer)
+    failed = make_run(session, status=RunStatus.FAILED, message="It broke", attempt=1)
+    page = client.get("/admin/datalab/operationrun/")
+    assert page.status_code == 200 and "run_again" not in page.content.decode()
+    client.post("/admin/datalab/operationrun/", {"action": "run_again", "_selected_action": [failed.pk]})
+    failed.refresh_from_db()
+    assert failed.status == RunStatus.FAILED
+
+
+def test_admin_operation_list_reads_its_runs_and_sessions_in_one_query(admin_client, session):
+    make_run(session)
+    with CaptureQueriesContext(connection) as one:
+        assert admin_client.get("/admin/datalab/dataoperation/").status_code == 200
+    for _ in range(4):
+        make_run(session, status=RunStatus.FAILED)
+    with CaptureQueriesContext(connection) as five:
+        response = admin_client.get("/admin/datalab/dataoperation/")
+    assert len(response.context["cl"].result_list) == 5
+    assert len(five.captured_queries) == len(one.captured_queries)
 
 
 # --- Retries, cancellation, a refusing broker ----------------------------------------------------------------------

@@ -4,7 +4,9 @@ import datetime
 import re
 
 import pytest
+from django.db import connection
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from downtimes.models import Downtime, DowntimeEvent
@@ -208,3 +210,16 @@ def test_non_staff_cannot_use_the_downtime_admin(make_user):
     client = Client()
     client.force_login(make_user("observer"))
     assert client.get(ADD).status_code == 302  # to the admin login
+
+
+def test_the_list_costs_the_same_queries_for_2_or_12_downtimes(staff_browser, make_user):
+    """The creator column comes with the page (list_select_related): no query per row."""
+    creator = make_user("planner", staff=True)
+    DowntimeFactory.create_batch(2, created_by=creator)
+    with CaptureQueriesContext(connection) as few:
+        assert staff_browser.get(ADD).status_code == 200
+    DowntimeFactory.create_batch(10, created_by=creator)
+    with CaptureQueriesContext(connection) as many:
+        response = staff_browser.get(ADD)
+    assert len(response.context["cl"].result_list) == 12
+    assert len(many.captured_queries) == len(few.captured_queries)

@@ -20,3 +20,9 @@ CONFIGDB_URL = ""
 # Persistent connections would outlive pytest-django's per-test transactions.
 DATABASES["default"]["CONN_MAX_AGE"] = 0  # noqa: F405
 LOGGING["root"]["level"] = "WARNING"  # noqa: F405
+# The suite renders templates (the browsable API, the admin) with DEBUG off and never runs collectstatic: the
+# manifest storage of production would refuse every {% static %} that has no entry in a manifest. Plain storage
+# names the files as they are, and whitenoise finds them in the apps as in development.
+STORAGES = {**STORAGES, "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}}  # noqa: F405
+WHITENOISE_USE_FINDERS = True
+WHITENOISE_AUTOREFRESH = True

@@ -59,6 +59,9 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # Static files straight from gunicorn, before anything else reads the request: compressed, with hashed names
+    # cached for a year (the manifest storage below).
+    "whitenoise.middleware.WhiteNoiseMiddleware",
     "corsheaders.middleware.CorsMiddleware",
     "archive.middleware.RequestBodyLimitMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -387,7 +390,9 @@ else:
     }
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
-    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+    # Hashed, pre-compressed copies made by `collectstatic` (the image runs it at build time) and served by
+    # whitenoise. With DEBUG on, templates name the plain files, so `make run` needs no collectstatic.
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
     "datalab": _datalab_storage,
 }
 # Datalab work has its own queue, so that long image operations never delay the archive's own tasks: a worker

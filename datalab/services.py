@@ -8,6 +8,7 @@ import json
 import logging
 import os
 import socket
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -499,42 +500,62 @@ def run_time_out(*, claim: Claim) -> None:
 # --- Housekeeping ---------------------------------------------------------------------------------------------------
 
 
-def housekeeping(*, now: datetime.datetime | None = None) -> dict:
-    """Fail abandoned runs, republish PENDING runs whose publication was lost, remove old orphan runs."""
+# The phases of housekeeping, in order, as `housekeeping` reports them to its `progress`.
+HOUSEKEEPING_PHASES = ("abandoned runs", "lost publications", "orphan runs")
+
+
+def housekeeping(
+    *, now: datetime.datetime | None = None, progress: Callable[[str, int, int], None] | None = None
+) -> dict:
+    """Fail abandoned runs, republish PENDING runs whose publication was lost, remove old orphan runs.
+
+    `progress(phase, done, total)` is called as each phase starts (done 0) and after each run it examines; a phase
+    reads its runs only once the phase before it is done, since that one may change them."""
     from datalab.storage import product_storage
+
+    def report_progress(phase: str, done: int, total: int) -> None:
+        if progress is not None:
+            progress(phase, done, total)
 
     now = now or timezone.now()
     report = {"abandoned": 0, "republished": 0, "orphans": 0}
-    for run in OperationRun.objects.filter(status=RunStatus.IN_PROGRESS, heartbeat_at__lt=now - ABANDONED_AFTER):
+    abandoned = list(OperationRun.objects.filter(status=RunStatus.IN_PROGRESS, heartbeat_at__lt=now - ABANDONED_AFTER))
+    report_progress(HOUSEKEEPING_PHASES[0], 0, len(abandoned))
+    for done, run in enumerate(abandoned, start=1):
         report["abandoned"] += run_fail_if_abandoned(run=run)
+        report_progress(HOUSEKEEPING_PHASES[0], done, len(abandoned))
     lost_before = now - datetime.timedelta(seconds=settings.DATALAB_STALE_AFTER_SECONDS)
-    pending = (
+    pending = list(
         OperationRun.objects.filter(status=RunStatus.PENDING, operations__isnull=False)
         .filter(Q(enqueued_at__isnull=True) | Q(enqueued_at__lt=lost_before))
         .distinct()
     )
-    for run in pending:
+    report_progress(HOUSEKEEPING_PHASES[1], 0, len(pending))
+    for done, run in enumerate(pending, start=1):
         if _parents_done(run):
             try:
                 run_publish(run=run)
                 report["republished"] += 1
-            except ServiceUnavailable:
+            except ServiceUnavailable:  # the broker is down: the others would fail alike; the next pass retries
                 break
+        report_progress(HOUSEKEEPING_PHASES[1], done, len(pending))
     retention = now - datetime.timedelta(days=settings.DATALAB_ORPHAN_RETENTION_DAYS)
-    orphans = (
+    orphans = list(
         OperationRun.objects.filter(operations__isnull=True)
         .filter(Q(finished_at__lt=retention) | Q(finished_at__isnull=True, created__lt=retention))
         # A child still to run, or running, reads this run's products.
         .exclude(children__status__in=[RunStatus.PENDING, RunStatus.IN_PROGRESS])
     )
+    report_progress(HOUSEKEEPING_PHASES[2], 0, len(orphans))
     storage = product_storage()
-    for run in orphans:
+    for done, run in enumerate(orphans, start=1):
         files = _stored_files(run.output)
         with transaction.atomic():
             deleted, _ = OperationRun.objects.filter(pk=run.pk, operations__isnull=True).delete()
             if deleted:
                 transaction.on_commit(functools.partial(_delete_files, storage, files))
         report["orphans"] += 1 if deleted else 0
+        report_progress(HOUSEKEEPING_PHASES[2], done, len(orphans))
     return report
 
 

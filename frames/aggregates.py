@@ -4,6 +4,7 @@ under a bounded statement timeout. Reads and rebuilds live together: a read of a
 
 import datetime
 import hashlib
+from collections.abc import Callable
 
 from django.core.cache import cache
 from django.db import OperationalError, connections, transaction
@@ -181,10 +182,18 @@ def aggregate_filtered(*, user, params: QueryDict) -> tuple[dict, int | None]:
     return result, public_ttl
 
 
-def aggregates_rebuild(*, timeout_ms: int | None = None) -> dict:
+# The steps of a rebuild, in order, as `aggregates_rebuild` reports them to its `on_step`.
+AGGREGATE_BUILD_STEPS = ("distinct values", "public dates", "stored")
+
+
+def aggregates_rebuild(*, timeout_ms: int | None = None, on_step: Callable[[str], None] | None = None) -> dict:
     """One pass over frames with an observation date: distinct values per column, and each proposal's earliest
     public date (read against the clock when the aggregate is served). Written to the cache (no expiry) and to the
-    snapshot row."""
+    snapshot row. `on_step` is called with each of AGGREGATE_BUILD_STEPS as it is done."""
+
+    def step(name: str) -> None:
+        if on_step is not None:
+            on_step(name)
 
     columns = list(AGGREGATE_COLUMNS.values())
     values: dict[str, set] = {name: set() for name in AGGREGATE_COLUMNS}
@@ -196,18 +205,21 @@ def aggregates_rebuild(*, timeout_ms: int | None = None) -> dict:
             for name, value in zip(AGGREGATE_COLUMNS, row, strict=True):
                 if value:
                     values[name].add(value)
+        step("distinct values")
         # The proposal index carries public_date: this reads the index alone.
         cursor.execute(
             f"SELECT proposal_id, MIN(public_date) FROM {FRAME_TABLE} WHERE observation_date IS NOT NULL "
             "AND public_date IS NOT NULL AND proposal_id <> '' GROUP BY proposal_id"
         )
         public_from = {proposal: format_millis(first) for proposal, first in cursor.fetchall()}
+        step("public dates")
     now = timezone.now()
     data = {name: sorted(found) for name, found in values.items()}
     data["public_from"] = public_from
     data["generated_at"] = format_millis(now)
     AggregateSnapshot.objects.update_or_create(pk=1, defaults={"data": data, "generated_at": now})
     cache.set(AGGREGATE_CACHE_KEY, data, None)
+    step("stored")
     return data
 
 

@@ -8,6 +8,8 @@ DEB_PACKAGES=(postgresql-15 postgresql-15-postgis-3 postgresql-contrib gdal-bin 
               python3-venv memcached rabbitmq-server)
 # The test set-up drives Debian's chromium with Playwright (downtimes' browser test); Playwright never downloads one.
 if [ "${WITH_DEV:-0}" = 1 ] || [ "${WITH_BROWSER:-0}" = 1 ]; then DEB_PACKAGES+=(chromium); fi
+# The tests validate docker-compose.yml with Debian's docker-compose (`config` needs no Docker engine).
+if [ "${WITH_DEV:-0}" = 1 ]; then DEB_PACKAGES+=(docker-compose); fi
 
 missing=()
 for pkg in "${DEB_PACKAGES[@]}"; do

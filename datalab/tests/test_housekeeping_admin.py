@@ -525,3 +525,44 @@ def test_a_refusing_broker_leaves_nothing_behind(observer_client, session, refus
     assert list(DataOperation.objects.values_list("run_id", flat=True)) == [shared.pk]
     shared.refresh_from_db()
     assert shared.status == RunStatus.PENDING and shared.enqueued_at is None
+
+
+# --- Progress of the command -------------------------------------------------------------------------------------
+
+
+def test_housekeeping_logs_the_progress_of_each_phase_with_runs_then_its_summary(session, settings):
+    for _ in range(2):
+        make_run(
+            session, status=RunStatus.IN_PROGRESS, attempt=1, started_at=ago(minutes=30), heartbeat_at=ago(hours=1)
+        )
+    old = ago(days=settings.DATALAB_ORPHAN_RETENTION_DAYS, hours=1)
+    for _ in range(3):
+        make_run(None, status=RunStatus.COMPLETED, finished_at=old)
+    lines = housekeeping().splitlines()
+    abandoned = [line for line in lines if line.startswith("datalab_housekeeping (abandoned runs): ")]
+    orphans = [line for line in lines if line.startswith("datalab_housekeeping (orphan runs): ")]
+    assert [line.split(": ")[1].split(",")[0] for line in abandoned] == ["1/2 runs (50%)", "2/2 runs (100%)"]
+    assert [line.split(": ")[1].split(",")[0] for line in orphans] == [
+        "1/3 runs (33%)",
+        "2/3 runs (66%)",
+        "3/3 runs (100%)",
+    ]
+    assert all(" runs/s" in line for line in abandoned + orphans)
+    # No run lost its publication: that phase says nothing.
+    assert len(lines) == len(abandoned) + len(orphans) + 1
+    assert lines[-1] == "Failed 2 abandoned run(s), republished 0, removed 3 orphan run(s)."
+
+
+def test_housekeeping_draws_a_bar_per_phase_on_a_terminal(session, settings):
+    make_run(None, status=RunStatus.COMPLETED, finished_at=ago(days=settings.DATALAB_ORPHAN_RETENTION_DAYS, hours=1))
+
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    out = Terminal()
+    call_command("datalab_housekeeping", stdout=out)
+    text = out.getvalue()
+    assert text.startswith("\rdatalab_housekeeping (orphan runs):   0%|")
+    assert "\rdatalab_housekeeping (orphan runs): 100%|##########| 1/1 [" in text
+    assert text.endswith("]\nFailed 0 abandoned run(s), republished 0, removed 1 orphan run(s).\n")

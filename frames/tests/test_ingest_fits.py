@@ -2,6 +2,7 @@
 
 import io
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -26,6 +27,19 @@ NEAR_POLE = "tfn0m414-kb99-20240501-0007-e91"
 class Terminal(io.StringIO):
     def isatty(self) -> bool:
         return True
+
+
+# A plain progress line: files done of the total, the rate, and the counts so far.
+PROGRESS = re.compile(
+    r"ingest_fits: (\d+)/(\d+) files \(\d+%\), \d+\.\d files/s, ingested (\d+), skipped (\d+), failed (\d+)"
+)
+
+
+def progress_lines(out: str) -> list[tuple[int, ...]]:
+    """(done, total, ingested, skipped, failed) of each progress line; every other line is left out."""
+    return [
+        tuple(int(group) for group in match.groups()) for match in map(PROGRESS.fullmatch, out.splitlines()) if match
+    ]
 
 
 def run(*args, stdout=None):
@@ -63,7 +77,10 @@ def tree(tmp_path) -> Path:
 def test_a_directory_is_ingested_recursively_and_found_by_covers(tree, s3_bucket):
     code, out, err = run(tree)
     assert code == 0, err
-    assert out == "Ingested 2, skipped 0 (already archived), failed 0.\n"
+    # Not a terminal: a plain line per tenth of the files (here each file), then the summary.
+    assert progress_lines(out) == [(1, 2, 1, 0, 0), (2, 2, 2, 0, 0)]
+    assert out.splitlines()[-1] == "Ingested 2, skipped 0 (already archived), failed 0."
+    assert len(out.splitlines()) == 3
     assert err == ""
     assert set(Frame.objects.values_list("basename", flat=True)) == {ACROSS_ZERO, NEAR_POLE}
 
@@ -100,7 +117,12 @@ def test_any_failure_is_exit_status_1_with_its_reason(tree, tmp_path):
     wrong.write_bytes(b"\xff\xd8")
     code, out, err = run(tree, wrong, tmp_path / "missing.fits")
     assert code == 1
-    assert out == "Ingested 2, skipped 0 (already archived), failed 4.\n"
+    lines = progress_lines(out)
+    assert [line[:2] for line in lines] == [(done, 6) for done in range(1, 7)]
+    # The failures so far grow with each failed file, and end at the summary's counts.
+    assert [line[4] for line in lines] == sorted(line[4] for line in lines)
+    assert lines[-1] == (6, 6, 2, 0, 4)
+    assert out.endswith("\nIngested 2, skipped 0 (already archived), failed 4.\n")
     assert f"  {broken}: Missing required FITS header keywords: BLKUID.\n" in err
     assert f"  {not_fits}: The file is not a readable FITS file.\n" in err
     assert f"  {wrong}: Only .fits and .fits.fz files can be uploaded.\n" in err
@@ -131,10 +153,17 @@ def test_dry_run_checks_each_file_and_stores_nothing(tree, settings):
 def test_a_terminal_gets_a_progress_bar_and_a_pipe_clean_lines(tree):
     code, out, _ = run(tree, stdout=Terminal())
     assert code == 0
-    assert "\r[" in out and "2/2 ingested 2, skipped 0, failed 0" in out
+    # A bar redrawn in place, from nothing done to all done, with the counts; no plain progress line.
+    assert out.startswith("\ringest_fits:   0%|")
+    assert re.search(r"\ringest_fits: 100%\|#+\| 2/2 \[[^]]*file/s, ingested 2, skipped 0, failed 0\]\n", out)
+    assert progress_lines(out) == []
     assert out.endswith("\nIngested 2, skipped 0 (already archived), failed 0.\n")
     code, out, _ = run(tree)
     assert "\r" not in out and "\033" not in out
+    assert progress_lines(out) == [(1, 2, 0, 1, 0), (2, 2, 0, 2, 0)]
+    assert out.endswith("\nIngested 0, skipped 2 (already archived), failed 0.\n")
+    # -v 0: the summary alone.
+    code, out, _ = run(tree, "-v", "0")
     assert out == "Ingested 0, skipped 2 (already archived), failed 0.\n"
 
 
@@ -143,7 +172,8 @@ def test_failures_show_above_the_bar(tmp_path):
     path = make_fits(tmp_path / "a.fits.fz", omit=("PROPID",))
     code, out, err = run(path, stdout=Terminal())
     assert code == 1
-    assert f"\r\033[KFailed {path}: Missing required FITS header keywords: PROPID.\n" in out
+    # The bar is cleared, the line written, and the bar drawn again below it.
+    assert re.search(rf"\r +\rFailed {re.escape(str(path))}: Missing required FITS header keywords: PROPID\.\n\r", out)
     assert err == f"  {path}: Missing required FITS header keywords: PROPID.\n"
 
 

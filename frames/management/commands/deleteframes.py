@@ -5,6 +5,7 @@ import datetime
 from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 
+from archive.progress import Progress
 from frames.deletion import frames_delete_in_batches
 from frames.models import Frame
 
@@ -40,11 +41,20 @@ class Command(BaseCommand):
             return
         if options["batch_size"] < 1:
             raise CommandError("--batch-size must be at least 1.")
-        totals = frames_delete_in_batches(
-            frames=frames,
-            batch_size=options["batch_size"],
-            progress=lambda t: self.stdout.write(f"  deleted {t['frames']} frames so far"),
+        # The count is what the progress measures against; frames deleted meanwhile by others just end it early.
+        progress = Progress(
+            self.stdout,
+            label="deleteframes",
+            total=frames.count(),
+            unit="frame",
+            enabled=options["verbosity"] >= 1,
         )
+        with progress:
+            totals = frames_delete_in_batches(
+                frames=frames,
+                batch_size=options["batch_size"],
+                progress=lambda t: progress.advance_to(t["frames"], detail=f"{t['files']} files queued for deletion"),
+            )
         self.stdout.write(f"Deleted {totals['frames']} frames and queued {totals['files']} files for deletion.")
 
     @staticmethod

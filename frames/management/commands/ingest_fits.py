@@ -12,12 +12,12 @@ from django.db import InterfaceError, OperationalError, close_old_connections
 from rest_framework.exceptions import APIException
 
 from archive.exceptions import ServiceUnavailable
+from archive.progress import Progress
 from frames import fitsingest, fitsmeta
 
 logger = logging.getLogger(__name__)
 
 INGESTED, SKIPPED, FAILED, CHECKED = "ingested", "skipped", "failed", "checked"
-BAR_WIDTH = 30
 
 
 @dataclass
@@ -78,29 +78,6 @@ def ingest_file(path: Path, *, dry_run: bool) -> Outcome:
     if result.frame_id is None:
         return Outcome(CHECKED, f"would be archived at {result.store_path}")
     return Outcome(INGESTED, f"archived as frame {result.frame_id} at {result.store_path}")
-
-
-class ProgressBar:
-    """One self-redrawing line on a terminal; callers print other lines through `line` so it stays at the bottom."""
-
-    def __init__(self, out, total: int):
-        self.out = out
-        self.total = total
-        self.done = 0
-        self.counts = ""
-
-    def draw(self) -> None:
-        filled = BAR_WIDTH * self.done // self.total if self.total else BAR_WIDTH
-        bar = "#" * filled + "-" * (BAR_WIDTH - filled)
-        self.out.write(f"\r[{bar}] {self.done}/{self.total} {self.counts}", ending="")
-        self.out.flush()
-
-    def line(self, text: str) -> None:
-        self.out.write("\r\033[K" + text)
-        self.draw()
-
-    def finish(self) -> None:
-        self.out.write("")
 
 
 class Command(BaseCommand):
@@ -176,30 +153,27 @@ class Command(BaseCommand):
         return counts
 
     def _ingest_batch(self, files: list[Path]) -> None:
-        bar = ProgressBar(self.stdout, len(files)) if files and self.stdout.isatty() else None
-        if bar:
-            bar.draw()
-        for path in files:
-            if self.stopping:
-                break
-            outcome = ingest_file(path, dry_run=self.dry_run)
-            text = self._record(path, outcome)
-            # One line per file when asked (-v 2), for a dry run (its point), and for a terminal's failures.
-            show = self.verbosity >= 2 or outcome.status == CHECKED or (bar and outcome.status == FAILED)
-            if bar:
-                bar.done += 1
+        """Each file in turn, with progress: a bar on a terminal, otherwise a line every tenth of the files (and at
+        least every 30 s), each with the rate and the counts so far."""
+        if not files:
+            return
+        progress = Progress(
+            self.stdout, label="ingest_fits", total=len(files), unit="file", enabled=self.verbosity >= 1
+        )
+        with progress:
+            for path in files:
+                if self.stopping:
+                    break
+                outcome = ingest_file(path, dry_run=self.dry_run)
+                text = self._record(path, outcome)
+                # One line per file when asked (-v 2), for a dry run (its point), and for a terminal's failures.
+                if self.verbosity >= 2 or outcome.status == CHECKED or (progress.terminal and outcome.status == FAILED):
+                    progress.note(text)
                 counts = self._counts()
-                bar.counts = f"ingested {counts[INGESTED] + counts[CHECKED]}, skipped {counts[SKIPPED]}, " + (
+                progress.advance(
+                    detail=f"ingested {counts[INGESTED] + counts[CHECKED]}, skipped {counts[SKIPPED]}, "
                     f"failed {counts[FAILED]}"
                 )
-                if show:
-                    bar.line(text)
-                else:
-                    bar.draw()
-            elif show:
-                self.stdout.write(text)
-        if bar:
-            bar.finish()
 
     def _watch(self, directory: Path, interval: float) -> None:
         """Poll `directory`; a file is archived once its size and time are the same two polls running, and again

@@ -320,3 +320,9 @@ class DryRunSerializer(serializers.Serializer):
 class ConflictSerializer(serializers.Serializer):
     detail = serializers.CharField(read_only=True)
     frame = serializers.IntegerField(read_only=True, help_text="The id of the frame already archived")
+
+
+class DownloadSummarySerializer(serializers.Serializer):
+    count = serializers.IntegerField(read_only=True, help_text="Frames the filters match that the caller may see")
+    bytes = serializers.IntegerField(read_only=True, help_text="Bytes of their current files whose size is known")
+    unknown_sizes = serializers.IntegerField(read_only=True, help_text="How many of those sizes are not known yet")

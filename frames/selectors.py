@@ -2,6 +2,7 @@
 
 import time
 from collections import defaultdict
+from collections.abc import Iterator
 from typing import Any, TypeVar
 
 from django.conf import settings
@@ -9,7 +10,7 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AnonymousUser, User
 from django.core import signing
 from django.db import connections
-from django.db.models import Exists, QuerySet
+from django.db.models import Count, Exists, OuterRef, Q, QuerySet, Subquery, Sum
 from django.http import QueryDict
 from rest_framework.exceptions import ValidationError
 
@@ -186,6 +187,39 @@ def zip_frames_matching(*, user: AnyUser, params: QueryDict, limit: int) -> list
     newest first, each with its versions."""
     frames = list(frame_list(user=user, params=params).order_by("-observation_date", "-id")[:limit])
     return attach_related(frames, related=False)
+
+
+def download_summary(*, user: AnyUser, params: QueryDict) -> dict[str, int]:
+    """How many visible frames `params` match, the bytes of their current files whose size is known, and how many
+    sizes are not known yet: what a download of them would hold."""
+    current = Version.objects.filter(frame_id=OuterRef("pk")).order_by("-created", "-id")
+    totals = (
+        frame_list(user=user, params=params)
+        .order_by()
+        .annotate(current_size=Subquery(current.values("size")[:1]))
+        .aggregate(count=Count("id"), bytes=Sum("current_size"), unknown=Count("id", filter=Q(current_size=None)))
+    )
+    return {"count": totals["count"], "bytes": totals["bytes"] or 0, "unknown_sizes": totals["unknown"]}
+
+
+def downloadable_frames(*, user: AnyUser, params: QueryDict, batch: int = 500) -> Iterator[Frame]:
+    """Every visible frame `params` match, newest first, with its versions, read a batch at a time by keyset so that
+    memory does not grow with their number."""
+    queryset = frame_list(user=user, params=params)  # here, so that bad filters are a 400 before any byte is sent
+
+    def walk() -> Iterator[Frame]:
+        after: tuple | None = None
+        while True:
+            page = queryset.order_by("-observation_date", "-id")
+            if after is not None:
+                page = page.filter(Q(observation_date__lt=after[0]) | Q(observation_date=after[0], id__lt=after[1]))
+            frames = attach_related(list(page[:batch]), related=False)
+            yield from frames
+            if len(frames) < batch:
+                return
+            after = (frames[-1].observation_date, frames[-1].id)
+
+    return walk()
 
 
 def downloadable_frame(*, user: AnyUser, frame_id: int) -> Frame | None:

@@ -34,6 +34,7 @@ from frames.models import Frame, Thumbnail, Version
 from frames.representations import (
     AggregateSerializer,
     ConflictSerializer,
+    DownloadSummarySerializer,
     DryRunSerializer,
     FrameHeadersSerializer,
     FrameRecordSerializer,
@@ -228,6 +229,26 @@ class FrameViewSet(
     def zip(self, request):
         """A zip of the frames' current files with MANIFEST.csv and md5sums.txt (frames.zipdownload)."""
         return zipdownload.zip_response(request)
+
+    @extend_schema(
+        parameters=listing.list_parameters(),
+        responses={200: DownloadSummarySerializer},
+        description="What a download of the frames these filters match would hold, before anyone starts it.",
+    )
+    @action(detail=False, methods=["get"], url_path="download-summary", pagination_class=None)
+    def download_summary(self, request):
+        summary = selectors.download_summary(user=request.user, params=request.query_params)
+        return Response(DownloadSummarySerializer(summary).data)
+
+    @extend_schema(
+        parameters=listing.list_parameters(),
+        responses={(200, "text/x-shellscript"): OpenApiTypes.STR},
+        description="A shell script that fetches every frame these filters match, one by one, resuming and checking "
+        "each file's md5: for downloads larger than a zip should be.",
+    )
+    @action(detail=False, methods=["get"], url_path="download-script", pagination_class=None)
+    def download_script(self, request):
+        return zipdownload.script_response(request)
 
     @extend_schema(responses={204: None})
     def destroy(self, request, *args, **kwargs):

@@ -9,6 +9,7 @@ the response: streamed as it is built, or laid out up front and served in byte r
   resumes it.
 """
 
+import datetime
 import logging
 from collections.abc import Iterator
 
@@ -23,6 +24,7 @@ from archive.zipstream import stream_zip
 from frames import downloads, selectors
 from frames.fileviews import parse_range
 from frames.http import flag
+from frames.links import DownloadLinks
 from frames.models import Frame
 from frames.serializers import ZipRequestSerializer
 
@@ -173,3 +175,86 @@ def zip_response(request: Request) -> HttpResponse:
     if plan.length is not None:
         response["Content-Length"] = str(plan.length)
     return _attachment(response, directory)
+
+
+SCRIPT_HEAD = """#!/bin/sh
+# Downloads {description} from {site}, one file at a time, as generated at {generated} UTC.
+# Run it in the directory the files should go to: `sh {name}`. Files already here and whole are skipped, a file
+# cut short is resumed (curl -C -), a damaged one fetched again, and every file is checked against its md5. The links expire at {expires} UTC;
+# ask for a new script after that. Needs curl and md5sum.
+set -u
+failures=0
+fetch() {{
+    url=$1 name=$2 md5=$3 size=$4
+    if [ -f "$name" ] && echo "$md5  $name" | md5sum -c --status - 2>/dev/null; then
+        echo "ok      $name (already here)"
+        return 0
+    fi
+    # A file of its full size (or more) that does not match is damaged: fetched again from its start.
+    if [ -f "$name" ] && [ "$size" != "-" ] && [ "$(wc -c < "$name")" -ge "$size" ]; then
+        rm -f "$name"
+    fi
+    if ! curl -fsS -C - -o "$name" "$url"; then
+        echo "FAILED  $name (the download did not finish; run the script again to resume it)"
+        failures=$((failures + 1))
+        return 0
+    fi
+    if echo "$md5  $name" | md5sum -c --status -; then
+        echo "ok      $name"
+    else
+        echo "FAILED  $name (its md5 does not match; it is removed, run the script again)"
+        rm -f "$name"
+        failures=$((failures + 1))
+    fi
+}}
+"""
+SCRIPT_TAIL = """
+if [ "$failures" -gt 0 ]; then
+    echo "$failures file(s) failed."
+    exit 1
+fi
+echo "All files are here and match their md5."
+"""
+
+
+def _quoted(value: str) -> str:
+    """`value` as one single-quoted shell word."""
+    return "'" + value.replace("'", "'\"'\"'") + "'"
+
+
+def download_script(request: Request, frames: Iterator[Frame], *, description: str) -> Iterator[str]:
+    """The lines of a shell script that fetches every frame's current file and checks it."""
+    links = DownloadLinks(request)
+    now = datetime.datetime.now(datetime.UTC)
+    expires = now + datetime.timedelta(seconds=settings.DOWNLOAD_URL_EXPIRY_SECONDS)
+    yield SCRIPT_HEAD.format(
+        description=description,
+        site=request.build_absolute_uri("/"),
+        generated=f"{now:%Y-%m-%d %H:%M}",
+        expires=f"{expires:%Y-%m-%d %H:%M}",
+        name=SCRIPT_NAME,
+    )
+    count = 0
+    for frame in frames:
+        version = downloads.current_version(frame)
+        name = f"{frame.basename}{version.extension}"
+        size = "-" if version.size is None else str(version.size)
+        yield f"fetch {_quoted(links.version_url(frame, version))} {_quoted(name)} {version.md5} {size}\n"
+        count += 1
+    yield SCRIPT_TAIL
+    yield f"# {count} files.\n"
+
+
+SCRIPT_NAME = "archive-download.sh"
+
+
+def script_response(request: Request) -> HttpResponse:
+    """The download script of every visible frame the request's filters match, streamed as it is written."""
+    params = request.query_params.copy()
+    params.pop("format", None)
+    frames = selectors.downloadable_frames(user=request.user, params=params)
+    description = f"the frames matching ?{params.urlencode()}" if params else "every frame you may see"
+    lines = download_script(request, frames, description=description)
+    response = StreamingHttpResponse(lines, content_type="text/x-shellscript; charset=utf-8")
+    response["Content-Disposition"] = content_disposition_header(True, SCRIPT_NAME)
+    return response

@@ -51,6 +51,6 @@ def test_the_command_measures_the_whole_archive_in_rounds():
         stored(f"file {n}".encode() * 10)
     out = io.StringIO()
     call_command("record_checksums", "--batch", "3", stdout=out)
-    assert "3/7 files read" in out.getvalue() and "7/7 files read" in out.getvalue()
-    assert "7 recorded, 0 not matching their md5, 0 unreadable" in out.getvalue()
+    assert "record_checksums: 3/7 files" in out.getvalue() and "record_checksums: 7/7 files" in out.getvalue()
+    assert "Done in" in out.getvalue() and "7 recorded, 0 not matching their md5, 0 unreadable" in out.getvalue()
     assert not Version.objects.filter(crc32__isnull=True).exists()

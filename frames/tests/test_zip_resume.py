@@ -9,6 +9,7 @@ import zipfile
 
 import pytest
 from django.utils import timezone
+from rest_framework.test import APIClient
 
 from conftest import token_client
 from frames import checksums
@@ -126,3 +127,68 @@ def test_download_by_query_respects_visibility_and_limits(client, make_user, sup
     assert bad.status_code == 400 and "frame_ids" in bad.json()
     unnamed = client.get("/frames/zip/")
     assert unnamed.status_code == 400 and "Name the frames" in unnamed.json()["detail"]
+
+
+@pytest.fixture
+def three_callers(make_user, superuser, tmp_path):
+    """Two public frames and one of proposal 007 at coj, one frame elsewhere; anonymous, member and superuser."""
+    later = timezone.now() + datetime.timedelta(days=300)
+    public = [frame_with_file(tmp_path, seed=n + 1, site_id="coj")[0] for n in range(2)]
+    secret = frame_with_file(tmp_path, seed=9, site_id="coj", proposal_id="LCO2024A-007", public_date=later)[0]
+    FrameFactory(site_id="ogg")
+    callers = {
+        "anonymous": APIClient(),
+        "member": token_client(make_user("member", proposals=["LCO2024A-007"])),
+        "superuser": token_client(superuser),
+    }
+    return public, secret, callers
+
+
+def test_the_summary_counts_only_what_the_caller_may_see(three_callers):
+    public, secret, callers = three_callers
+    sizes = {frame.id: frame.version_set.get().size for frame in [*public, secret]}
+    expected = {
+        "anonymous": {"count": 2, "bytes": sizes[public[0].id] + sizes[public[1].id], "unknown_sizes": 0},
+        "member": {"count": 3, "bytes": sum(sizes.values()), "unknown_sizes": 0},
+        "superuser": {"count": 3, "bytes": sum(sizes.values()), "unknown_sizes": 0},
+    }
+    for name, caller in callers.items():
+        assert caller.get("/frames/download-summary/", {"site_id": "coj"}).json() == expected[name], name
+    public[0].version_set.update(size=None)
+    unknown = callers["anonymous"].get("/frames/download-summary/", {"site_id": "coj"}).json()
+    assert unknown == {"count": 2, "bytes": sizes[public[1].id], "unknown_sizes": 1}
+    bad = callers["anonymous"].get("/frames/download-summary/", {"start": "not a date"})
+    assert bad.status_code == 400
+
+
+def test_the_download_script_fetches_and_verifies_every_visible_file(three_callers, live_server, tmp_path):
+    public, secret, callers = three_callers
+    names = {
+        "anonymous": sorted(f"{frame.basename}.fits.fz" for frame in public),
+        "member": sorted(f"{frame.basename}.fits.fz" for frame in [*public, secret]),
+    }
+    for caller in ("anonymous", "member"):
+        headers = []
+        if caller == "member":
+            key = callers["member"]._credentials["HTTP_AUTHORIZATION"]
+            headers = ["-H", f"Authorization: {key}"]
+        script = curl(*headers, f"{live_server.url}/frames/download-script/?site_id=coj").stdout.decode()
+        assert script.startswith("#!/bin/sh") and script.count("\nfetch ") == len(names[caller])
+        folder = tmp_path / caller
+        folder.mkdir()
+        (folder / "get.sh").write_text(script)
+        first = subprocess.run(["sh", "get.sh"], cwd=folder, capture_output=True, text=True, timeout=120)
+        assert first.returncode == 0, first.stdout + first.stderr
+        assert sorted(p.name for p in folder.iterdir() if p.name != "get.sh") == names[caller]
+        # Run again after damaging one file and cutting another short: the first is fetched again, the second
+        # resumed, the others skipped as whole; everything matches its md5 afterwards.
+        damaged, cut = folder / names[caller][0], folder / names[caller][1]
+        whole = {path.name: path.read_bytes() for path in (damaged, cut)}
+        damaged.write_bytes(bytes(len(whole[damaged.name])))
+        cut.write_bytes(whole[cut.name][:100])
+        again = subprocess.run(["sh", "get.sh"], cwd=folder, capture_output=True, text=True, timeout=120)
+        assert again.returncode == 0, again.stdout + again.stderr
+        assert again.stdout.count("(already here)") == len(names[caller]) - 2
+        assert {path.name: path.read_bytes() for path in (damaged, cut)} == whole
+    refused = callers["anonymous"].get("/frames/download-script/", {"start": "not a date"})
+    assert refused.status_code == 400

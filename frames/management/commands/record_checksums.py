@@ -6,6 +6,7 @@ import time
 
 from django.core.management.base import BaseCommand
 
+from archive.progress import Progress
 from frames import checksums
 from frames.models import Version
 
@@ -24,19 +25,20 @@ class Command(BaseCommand):
         result = checksums.SweepResult()
         started = time.monotonic()
         seen: set[int] = set()
-        while len(seen) < total:
-            versions = [v for v in checksums.unmeasured_versions(batch + len(seen)) if v.id not in seen]
-            versions = versions[: min(batch, total - len(seen))]
-            if not versions:
-                break
-            seen.update(version.id for version in versions)
-            checksums.versions_measure(versions, result)
-            rate = len(seen) / max(time.monotonic() - started, 1e-6)
-            self.stdout.write(
-                f"{len(seen)}/{total} files read ({rate:.1f}/s): {result.measured} recorded, "
-                f"{result.mismatched} not matching their md5, {result.unreadable} unreadable"
-            )
-        self.stdout.write(
-            f"Done in {time.monotonic() - started:.1f} s: {result.measured} recorded, {result.mismatched} not matching "
-            f"their md5, {result.unreadable} unreadable."
+        progress = Progress(
+            self.stdout, label="record_checksums", total=total, unit="file", enabled=options["verbosity"] >= 1
         )
+        with progress:
+            while len(seen) < total:
+                versions = [v for v in checksums.unmeasured_versions(batch + len(seen)) if v.id not in seen]
+                versions = versions[: min(batch, total - len(seen))]
+                if not versions:
+                    break
+                seen.update(version.id for version in versions)
+                checksums.versions_measure(versions, result)
+                progress.advance_to(len(seen), detail=_counts(result))
+        self.stdout.write(f"Done in {time.monotonic() - started:.1f} s: {_counts(result)}.")
+
+
+def _counts(result: checksums.SweepResult) -> str:
+    return f"{result.measured} recorded, {result.mismatched} not matching their md5, {result.unreadable} unreadable"

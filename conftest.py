@@ -115,6 +115,7 @@ RELIABILITY_MODULES = {
     "datalab/tests/test_worker.py",
     "datalab/tests/test_housekeeping_admin.py",
     "datalab/tests/test_api.py",
+    "archive/tests/test_schema_fuzz.py",
 }
 
 
@@ -436,3 +437,49 @@ def chromium():
         page.set_default_timeout(15000)
         yield page
         browser.close()
+
+
+def pytest_configure(config):
+    """The schema fuzz's workers write their figures into a directory of this run's (named in the environment, which
+    the workers of pytest-xdist inherit); the summary below reads it."""
+    if not hasattr(config, "workerinput"):
+        import tempfile
+
+        os.environ["SCHEMA_FUZZ_FIGURES"] = tempfile.mkdtemp(prefix="schema-fuzz-")
+
+
+def pytest_terminal_summary(terminalreporter):
+    """What the schema fuzz (archive/tests/test_schema_fuzz.py) sent and found, summed over the workers, printed and
+    kept in test-artifacts/schema-fuzz.json."""
+    import shutil
+
+    if hasattr(terminalreporter.config, "workerinput"):
+        return  # the controlling process sums every worker's figures
+    figures = Path(os.environ.get("SCHEMA_FUZZ_FIGURES", "/nonexistent"))
+    records = []
+    for path in sorted(figures.glob("*.jsonl")):
+        records += [json.loads(line) for line in path.read_text().splitlines() if line]
+    shutil.rmtree(figures, ignore_errors=True)
+    if not records:
+        return
+    statuses: dict[str, int] = {}
+    for record in records:
+        for status, count in record["statuses"].items():
+            statuses[status] = statuses.get(status, 0) + count
+    summary = {
+        "operations": len({record["operation"] for record in records}),
+        "tests": len(records),
+        "examples": sum(record["examples"] for record in records),
+        "seconds": round(sum(record["seconds"] for record in records), 1),
+        "errors": sum(record["failed"] for record in records),
+        "statuses": dict(sorted(statuses.items(), key=lambda item: int(item[0]))),
+        "tests_figures": sorted(records, key=lambda record: (record["operation"], record["caller"])),
+    }
+    artifacts = Path(__file__).parent / "test-artifacts"
+    artifacts.mkdir(exist_ok=True)
+    (artifacts / "schema-fuzz.json").write_text(json.dumps(summary, indent=1) + "\n")
+    terminalreporter.write_line(
+        f"schema fuzz: {summary['operations']} operations x anonymous/superuser = {summary['tests']} tests, "
+        f"{summary['examples']} examples in {summary['seconds']} s of fuzzing, {summary['errors']} with errors; "
+        f"statuses {summary['statuses']}"
+    )

@@ -19,8 +19,11 @@ class MessageSerializer(serializers.Serializer):
 
 
 class ProfileProposalsSerializer(serializers.Serializer):
+    # Not required: an anonymous caller's profile is `{}`.
     proposals = serializers.ListField(
-        child=serializers.CharField(), help_text="Proposals whose proprietary data the user may see, sorted"
+        child=serializers.CharField(),
+        required=False,
+        help_text="Proposals whose proprietary data the user may see, sorted; absent when not logged in",
     )
 
 

@@ -11,10 +11,14 @@ CODE_FIELDS = ("site", "enclosure", "telescope", "instrument_type")
 
 
 def wire_datetime(value: datetime.datetime | None) -> str | None:
-    """The wire form of a time: UTC, whole seconds, a literal Z (what the scheduler's strptime expects)."""
+    """The wire form of a time: UTC, whole seconds, a literal Z (what the scheduler's strptime expects).
+
+    WIRE_DATETIME_FORMAT with the year always in four digits: the C library's `%Y` writes the year 207 as `207`,
+    which neither the scheduler's strptime nor an ISO 8601 reader takes."""
     if value is None:
         return None
-    return value.astimezone(datetime.UTC).strftime(WIRE_DATETIME_FORMAT)
+    value = value.astimezone(datetime.UTC)
+    return f"{value.year:04d}{value.strftime(WIRE_DATETIME_FORMAT.removeprefix('%Y'))}"
 
 
 class DowntimeQuerySet(models.QuerySet):

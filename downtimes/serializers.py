@@ -7,12 +7,22 @@ from rest_framework import serializers
 from rest_framework.fields import SkipField
 from rest_framework.settings import api_settings
 
-from downtimes.models import WIRE_DATETIME_FORMAT, Downtime, DowntimeEvent
+from downtimes.models import WIRE_DATETIME_FORMAT, Downtime, DowntimeEvent, wire_datetime
+
+
+class WireDateTimeField(serializers.DateTimeField):
+    """Written by `wire_datetime` (four-digit years), read as DRF reads any time; a string (an audit snapshot's
+    stored value) is passed through as DRF passes it."""
+
+    def to_representation(self, value):
+        if not value:
+            return None
+        return value if isinstance(value, str) else wire_datetime(value)
 
 
 def wire_datetime_field(**kwargs) -> serializers.DateTimeField:
     # The format lives on the field, after conversion to UTC, not project-wide: the clients strptime exactly this.
-    return serializers.DateTimeField(format=WIRE_DATETIME_FORMAT, default_timezone=datetime.UTC, **kwargs)
+    return WireDateTimeField(format=WIRE_DATETIME_FORMAT, default_timezone=datetime.UTC, **kwargs)
 
 
 class DowntimeSerializer(serializers.ModelSerializer):

@@ -157,6 +157,11 @@ class DowntimeViewSet(viewsets.ModelViewSet):
         fmt = self.request.accepted_renderer.format
         return fmt if fmt in EXPORT_FORMATS else None
 
+    def _one(self, downtime: Downtime):
+        """What a detail, a create or an update answers: the iCalendar renderer reads the Downtime itself, every
+        other renderer the serialized object."""
+        return downtime if self._export_format() == "ics" else self.get_serializer(downtime).data
+
     # --- reads --------------------------------------------------------------------------------------------------
     def list(self, request, *args, **kwargs):
         queryset = self.filter_queryset(self.get_queryset())
@@ -174,7 +179,7 @@ class DowntimeViewSet(viewsets.ModelViewSet):
 
     def retrieve(self, request, *args, **kwargs):
         downtime = self.get_object()
-        return Response(downtime if self._export_format() == "ics" else self.get_serializer(downtime).data)
+        return Response(self._one(downtime))
 
     # --- writes -------------------------------------------------------------------------------------------------
     def create(self, request, *args, **kwargs):
@@ -183,9 +188,7 @@ class DowntimeViewSet(viewsets.ModelViewSet):
             data=data, errors=errors, user=request.user, via=VIA_API, client_address=client_address(request)
         )
         location = request.build_absolute_uri(reverse("downtime-detail", kwargs={"pk": downtime.pk}))
-        return Response(
-            self.get_serializer(downtime).data, status=status.HTTP_201_CREATED, headers={"Location": location}
-        )
+        return Response(self._one(downtime), status=status.HTTP_201_CREATED, headers={"Location": location})
 
     def update(self, request, *args, **kwargs):
         downtime = self.get_object()
@@ -199,7 +202,7 @@ class DowntimeViewSet(viewsets.ModelViewSet):
             via=VIA_API,
             client_address=client_address(request),
         )
-        return Response(self.get_serializer(downtime).data)
+        return Response(self._one(downtime))
 
     def destroy(self, request, *args, **kwargs):
         services.downtime_delete(

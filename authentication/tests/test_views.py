@@ -1,5 +1,6 @@
 """`/revoke_token/`, `/profile/`, `/health/`'s portal entry and the OpenAPI description of the app."""
 
+import jsonschema
 import pytest
 from django.contrib.auth import get_user_model
 from rest_framework.authtoken.models import Token
@@ -73,6 +74,13 @@ def test_the_anonymous_profile():
     response = APIClient().get("/profile/")
     assert response.status_code == 200
     assert response.json() == {"username": "", "profile": {}, "is_staff": False}
+
+
+def test_the_anonymous_profile_matches_the_schema():
+    """The anonymous answer's empty `profile` is what the schema says a profile may be (`proposals` not required)."""
+    schema = APIClient().get("/openapi/", HTTP_ACCEPT="application/vnd.oai.openapi+json").json()
+    answer = schema["paths"]["/profile/"]["get"]["responses"]["200"]["content"]["application/json"]["schema"]
+    jsonschema.validate(APIClient().get("/profile/").json(), {**answer, "components": schema["components"]})
 
 
 def test_a_users_profile_lists_sorted_proposals(portal):

@@ -122,6 +122,20 @@ def test_session_list_filters_and_ordering(observer_client, observer):
     assert observer_client.get("/api/datasessions/?user_exact=observer").json()["count"] == 3
 
 
+def test_session_time_filters_take_any_offset_and_refuse_the_calendars_edges(observer_client):
+    """An offset PostgreSQL cannot store (beyond ±15:59) is converted to UTC before the query; a time an offset
+    carries off the calendar is a 400 with a message, never a 500."""
+    make_session(observer_client, name="now")
+    later = observer_client.get("/api/datasessions/", {"created_after": "4810-08-05T14:13:17-19:47"})
+    assert (later.status_code, later.json()["count"]) == (200, 0)
+    earlier = observer_client.get("/api/datasessions/", {"modified_before": "4810-08-05T14:13:17-19:47"})
+    assert (earlier.status_code, earlier.json()["count"]) == (200, 1)
+    edge = observer_client.get("/api/datasessions/", {"accessed_after": "0001-01-01T00:00:00+05:00"})
+    assert_error(
+        edge, 400, "accessed_after: '0001-01-01T00:00:00+05:00' is outside the dates the archive can represent."
+    )
+
+
 def test_invisible_frame_is_not_found(observer_client, stored_frame):
     secret = stored_frame(public=False, proposal_id="OTHER-PROPOSAL")
     response = observer_client.post(

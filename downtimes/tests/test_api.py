@@ -108,6 +108,15 @@ def test_detail_and_missing_ids(api_client, abcd):
     assert (not_integer.status_code, not_integer.json()) == (404, {"detail": "Not found."})
 
 
+def test_years_before_1000_keep_four_digits(api_client):
+    """The C library writes the year 207 as `207`; the wire form (and ISO 8601, and the scheduler's strptime) wants
+    `0207`."""
+    downtime = DowntimeFactory(start=utc(207, 3, 24, 21, 27, 34), end=utc(2030, 1, 1))
+    body = api_client.get(f"{API}{downtime.id}/").json()
+    assert (body["start"], body["end"]) == ("0207-03-24T21:27:34Z", "2030-01-01T00:00:00Z")
+    assert datetime.datetime.strptime(body["start"], "%Y-%m-%dT%H:%M:%SZ") == datetime.datetime(207, 3, 24, 21, 27, 34)
+
+
 def test_query_filters_apply_to_the_detail_too(api_client, abcd):
     assert api_client.get(f"{API}{abcd['A'].id}/", {"site": "lco"}).status_code == 404
     assert api_client.get(f"{API}{abcd['C'].id}/", {"site": "lco"}).status_code == 200

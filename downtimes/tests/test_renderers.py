@@ -149,6 +149,30 @@ def test_icalendar_feed(api_client, abcd, settings):
     assert "Instrument: 2M0-SCICAM-MUSCAT" in str(muscat["description"])
 
 
+@pytest.mark.parametrize("fmt", ["ics", "csv"])
+def test_writes_answer_in_the_export_format_asked_for(superuser_client, topology, fmt):
+    """A create or an update asked for with `?format=ics` (or csv) answers with the downtime in that format."""
+    body = {"start": "2031-01-01T00:00:00Z", "end": "2031-01-02T00:00:00Z", "site": "tst", "enclosure": "doma"}
+    body |= {"telescope": "1m0a", "reason": "Mirror wash"}
+    created = superuser_client.post(f"{API}?format={fmt}", body, format="json")
+    assert created.status_code == 201, created.content
+    downtime = Downtime.objects.get()
+    updated = superuser_client.put(f"{API}{downtime.id}/?format={fmt}", body | {"reason": "Recoat"}, format="json")
+    patched = superuser_client.patch(f"{API}{downtime.id}/?format={fmt}", {"reason": "Realign"}, format="json")
+    assert (updated.status_code, patched.status_code) == (200, 200), (updated.content, patched.content)
+    for response, reason in ((created, "Mirror wash"), (updated, "Recoat"), (patched, "Realign")):
+        if fmt == "ics":
+            [event] = Calendar.from_ical(response.content).walk("VEVENT")
+            assert (str(event["uid"]).split("@")[0], str(event["location"])) == (
+                f"downtime-{downtime.id}",
+                "tst.doma.1m0a",
+            )
+            assert str(event["summary"]).endswith(reason)
+        else:
+            rows = list(csv.reader(io.StringIO(response.content.decode("utf-8"), newline="")))
+            assert (rows[1][0], rows[1][-1]) == (str(downtime.id), reason)
+
+
 def test_icalendar_escaping_folding_and_summary(api_client):
     reason = "Dome, shutter; motor \\ gear\nSecond line " + "x" * 300
     downtime = DowntimeFactory(start=timezone.now(), end=timezone.now() + datetime.timedelta(hours=1), reason=reason)

@@ -179,9 +179,9 @@ def zip_response(request: Request) -> HttpResponse:
 
 SCRIPT_HEAD = """#!/bin/sh
 # Downloads {description} from {site}, one file at a time, as generated at {generated} UTC.
-# Run it in the directory the files should go to: `sh {name}`. Files already here and whole are skipped, a file
-# cut short is resumed (curl -C -), a damaged one fetched again, and every file is checked against its md5. The links expire at {expires} UTC;
-# ask for a new script after that. Needs curl and md5sum.
+# Run it in the directory the files should go to: `sh {name}`. Files already here and whole are skipped, a
+# file cut short is resumed (curl -C -), a damaged one fetched again, and every file is checked against its md5.
+# The links expire at {expires} UTC; ask for a new script after that. Needs curl and md5sum.
 set -u
 failures=0
 fetch() {{

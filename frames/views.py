@@ -19,7 +19,7 @@ from rest_framework.response import Response
 from archive.exceptions import ServiceUnavailable
 from archive.pagination import ArchivePagination
 from authentication.backends import zip_authentication_classes
-from frames import aggregates, deletion, fitsingest, listing, selectors, services, zipdownload
+from frames import aggregates, deletion, exports, fitsingest, listing, selectors, services, zipdownload
 from frames.http import (
     ActionByMethod,
     IsSuperuser,
@@ -124,8 +124,17 @@ class FrameViewSet(
         super().initial(request, *args, **kwargs)
 
     # --- reads --------------------------------------------------------------------------------------------------
+    def get_renderers(self):
+        renderers = super().get_renderers()
+        if self.action == "list":  # exports of a whole search (frames.exports)
+            renderers += [exports.CSVRenderer(), exports.ECSVRenderer()]
+        return renderers
+
     @extend_schema(parameters=listing.list_parameters(), operation_id="frames_list")
     def list(self, request, *args, **kwargs):
+        export_format = request.accepted_renderer.format
+        if export_format in exports.EXPORT_FORMATS:
+            return exports.export_response(request, export_format)
         return super().list(request, *args, **kwargs)
 
     @extend_schema(

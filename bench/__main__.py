@@ -10,7 +10,7 @@ import shutil
 import sys
 import traceback
 
-from bench import datalab, downloads, ingest, queries
+from bench import datalab, downloads, exports, ingest, queries
 from bench.common import (
     DEFAULT_FRAMES,
     DEFAULT_SEED,
@@ -80,6 +80,7 @@ def main(argv: list[str] | None = None) -> None:
             ("queries", lambda: queries.run(database, count=args.requests)),
             ("ingest", lambda: ingest.run(database)),
             ("downloads", lambda: downloads.run(database)),
+            ("exports", lambda: exports.run(database)),
             ("datalab", lambda: datalab.run(database=database)),
         ]
         succeeded = [run_part(name, function, database) for name, function in parts]

@@ -1,5 +1,9 @@
 """`python -m bench.downloads`: a 1 GB zip (20 stored files of 50 MB) from the local store and from S3 (moto).
 
+From the local store the same files are also fetched as a resumable zip by query (GET /frames/zip/?basename_exact=...,
+after their size and CRC-32 are recorded): its rate against the raw read, and its second half resumed with Range and
+If-Range, checked to join the first half into the same bytes.
+
 For each store, the files are uploaded as the ingester does (local store API / S3 PutObject into a versioned
 bucket), their frames are posted to a gunicorn of that store, then POST /frames/zip/ is downloaded: MB/s, and the
 peak RSS growth of the gunicorn workers (VmRSS sampled every 20 ms), against the raw read rate of the same files
@@ -199,6 +203,52 @@ def download_zip(server, token: str, ids: list[int], *, max_mb_per_second=None, 
     }
 
 
+def measure_checksums(ids: list[int]) -> float:
+    """Record the files' size and CRC-32 as the periodic task does (frames.checksums), in this process; seconds."""
+    from frames import checksums
+    from frames.models import Version
+
+    with Stopwatch() as watch:
+        checksums.versions_measure(list(Version.objects.filter(frame_id__in=ids)))
+    return round(watch.seconds, 2)
+
+
+def zip_by_query_and_resume(server, token: str, basenames: list[str]) -> dict:
+    """GET /frames/zip/ by a query naming the frames (laid out up front): the whole archive, then its second half
+    alone as `curl -C -` asks for it, checked to join the first half into the same bytes."""
+    url = server.url + "/frames/zip/?" + "&".join(f"basename_exact={name}" for name in basenames)
+    headers = {"Authorization": f"Token {token}"}
+    whole = hashlib.sha256()
+    with (
+        RssSampler(server.worker_pids()) as rss,
+        Stopwatch() as watch,
+        requests.get(url, headers=headers, stream=True, timeout=120) as response,
+    ):
+        response.raise_for_status()
+        etag, length = response.headers.get("ETag"), int(response.headers.get("Content-Length", 0))
+        for chunk in response.iter_content(CHUNK):
+            whole.update(chunk)
+    half = length // 2
+    joined = hashlib.sha256()
+    with requests.get(url, headers={**headers, "Range": f"bytes=0-{half - 1}"}, stream=True, timeout=120) as first:
+        for chunk in first.iter_content(CHUNK):
+            joined.update(chunk)
+    resume_headers = {**headers, "Range": f"bytes={half}-", "If-Range": etag or ""}
+    with Stopwatch() as resumed, requests.get(url, headers=resume_headers, stream=True, timeout=120) as second:
+        status = second.status_code
+        for chunk in second.iter_content(CHUNK):
+            joined.update(chunk)
+    return {
+        "bytes": length,
+        "ranged": bool(etag) and response.headers.get("Accept-Ranges") == "bytes",
+        "mb_per_second": round(length / MB / watch.seconds, 1),
+        "peak_rss_growth_mb": round(rss.growth_mb, 1),
+        "resume_status": status,
+        "resume_mb_per_second": round((length - half) / MB / resumed.seconds, 1),
+        "resume_joins_same_bytes": joined.digest() == whole.digest(),
+    }
+
+
 # --- the benchmark ----------------------------------------------------------------------------------------------------
 
 
@@ -233,12 +283,18 @@ def local_run(database: str, info: dict, token: str) -> tuple[dict, dict]:
         each = download_each(urls)
         evict(paths)
         in_process = zip_in_process(token, ids)
+        checksum_seconds = measure_checksums(ids)
+        evict(paths)
+        by_query = zip_by_query_and_resume(server, token, [record_["basename"] for record_ in records])
     with gunicorn(database, name="downloads-slow", expect_errors=True) as server:
         say(f"  slow client: reading at {SLOW_CLIENT_MB_PER_SECOND} MB/s from a gunicorn with its default --timeout")
         slow = download_zip(
             server, token, ids, max_mb_per_second=SLOW_CLIENT_MB_PER_SECOND, limit_s=SLOW_CLIENT_SECONDS
         )
-    return {**_compare("local", raw, zipped, each), "in_process_mb_per_second": in_process["mb_per_second"]}, slow
+    local = {**_compare("local", raw, zipped, each), "in_process_mb_per_second": in_process["mb_per_second"]}
+    by_query |= {"raw_mb_per_second": raw["mb_per_second"], "checksum_seconds": checksum_seconds}
+    by_query["share_of_raw"] = round(by_query["mb_per_second"] / raw["mb_per_second"], 2)
+    return local, slow, by_query
 
 
 def s3_run(database: str, info: dict, token: str) -> dict:
@@ -262,13 +318,19 @@ def run(database: str) -> dict:
     shutil.rmtree(FILES_DIR, ignore_errors=True)  # files an interrupted run may have left
     try:
         say("  writing the files to the local store")
-        local, slow = local_run(database, info, token)
+        local, slow, by_query = local_run(database, info, token)
         reset_to_generated(database)
         s3 = s3_run(database, info, token)
     finally:
         reset_to_generated(database)
         shutil.rmtree(FILES_DIR, ignore_errors=True)
-    results = {"files": FILES, "file_mb": FILE_BYTES // MB, "stores": [local, s3], "slow_client": slow}
+    results = {
+        "files": FILES,
+        "file_mb": FILE_BYTES // MB,
+        "stores": [local, s3],
+        "slow_client": slow,
+        "zip_by_query": by_query,
+    }
     print_results(results)
     return results
 
@@ -287,6 +349,14 @@ def print_results(results: dict) -> None:
             ("peak_rss_growth_mb", "peak RSS growth MB"),
             ("verdict", "verdict (>= 80 % raw, < 100 MB)"),
         ],
+    )
+    query = results["zip_by_query"]
+    say(
+        f"  GET /frames/zip/ by query (local, laid out up front: {query['ranged']}): {query['bytes'] / MB:,.0f} MB at "
+        f"{query['mb_per_second']} MB/s ({query['share_of_raw']} of the raw read), peak RSS growth "
+        f"{query['peak_rss_growth_mb']} MB; its second half resumed at {query['resume_mb_per_second']} MB/s "
+        f"(HTTP {query['resume_status']}), joining into the same bytes: {query['resume_joins_same_bytes']}; "
+        f"size and CRC-32 of the {FILES} files read in {query['checksum_seconds']} s"
     )
     slow = results["slow_client"]
     outcome = "complete" if slow["complete"] else f"still streaming when the client stopped at {SLOW_CLIENT_SECONDS} s"

@@ -196,6 +196,25 @@ def _downloads(section: dict) -> list[str]:
         f"- Slow client (10 MB/s) against gunicorn's default `--timeout 30`: {slow['bytes'] / MB:,.0f} MB in "
         f"{slow['seconds']} s, {outcome}."
     )
+    query = section.get("zip_by_query")
+    if query:
+        lines.append(
+            f"- Resumable zip by query (GET, local store, laid out up front: {query['ranged']}): "
+            f"{query['bytes'] / MB:,.0f} MB at {query['mb_per_second']} MB/s, {query['share_of_raw']} of the raw read, "
+            f"peak RSS growth {query['peak_rss_growth_mb']} MB; its second half resumed (HTTP "
+            f"{query['resume_status']}) at {query['resume_mb_per_second']} MB/s, joining into the same bytes: "
+            f"{query['resume_joins_same_bytes']}; sizes and CRC-32 of the files read in {query['checksum_seconds']} s."
+        )
+    return lines + [""]
+
+
+def _exports(section: dict) -> list[str]:
+    lines = ["## Exports: a search as CSV", "", "Every row streamed, walked by keyset; gunicorn as deployed.", ""]
+    rows = [
+        [e["rows"], e["mb"], e["seconds"], e["rows_per_second"], e["peak_rss_growth_mb"]] for e in section["exports"]
+    ]
+    lines += _table(rows, ["rows", "MB", "s", "rows/s", "peak RSS growth MB"])
+    lines.append(f"- Peak RSS growth at the largest export over the smallest: {section['rss_growth_ratio']}.")
     return lines + [""]
 
 
@@ -422,6 +441,7 @@ RENDERERS = {
     "queries": _queries,
     "ingest": _ingest,
     "downloads": _downloads,
+    "exports": _exports,
     "datalab": _datalab,
 }
 

@@ -53,24 +53,39 @@ def _schema_type(item: django_filters.Filter) -> OpenApiTypes:
     return OpenApiTypes.STR
 
 
-def list_parameters() -> list[OpenApiParameter]:
-    """Every query parameter of `GET /frames/`: the filters of FrameFilterSet, then visibility, paging and shape."""
+def list_parameters(*, exports: bool = False) -> list[OpenApiParameter]:
+    """Every query parameter of `GET /frames/`: the filters of FrameFilterSet, then visibility, paging and shape, and
+    with `exports` the formats that export a whole search."""
     parameters = []
     for name, item in FrameFilterSet.base_filters.items():
         repeated = isinstance(item, AnyOfFilter)
         description = FILTER_DESCRIPTIONS.get(name, "repeat for any of several values" if repeated else "")
         parameters.append(OpenApiParameter(name, _schema_type(item), description=description, many=repeated or None))
-    return parameters + [
-        OpenApiParameter("public", OpenApiTypes.BOOL),
-        OpenApiParameter("ordering", OpenApiTypes.STR, enum=sorted(selectors.ORDERING_FIELDS)),
-        OpenApiParameter("limit", OpenApiTypes.INT),
-        OpenApiParameter("offset", OpenApiTypes.INT),
-        OpenApiParameter("pagination_style", OpenApiTypes.STR, enum=["limit", "cursor"]),
-        OpenApiParameter("cursor", OpenApiTypes.STR),
-        OpenApiParameter("force_count", OpenApiTypes.STR, description="any value: an exact count (authenticated)"),
-        OpenApiParameter("include_related_frames", OpenApiTypes.BOOL),
-        OpenApiParameter("include_thumbnails", OpenApiTypes.BOOL),
-    ]
+    return (
+        parameters
+        + [
+            OpenApiParameter("public", OpenApiTypes.BOOL),
+            OpenApiParameter("ordering", OpenApiTypes.STR, enum=sorted(selectors.ORDERING_FIELDS)),
+            OpenApiParameter("limit", OpenApiTypes.INT),
+            OpenApiParameter("offset", OpenApiTypes.INT),
+            OpenApiParameter("pagination_style", OpenApiTypes.STR, enum=["limit", "cursor"]),
+            OpenApiParameter("cursor", OpenApiTypes.STR),
+            OpenApiParameter("force_count", OpenApiTypes.STR, description="any value: an exact count (authenticated)"),
+            OpenApiParameter("include_related_frames", OpenApiTypes.BOOL),
+            OpenApiParameter("include_thumbnails", OpenApiTypes.BOOL),
+        ]
+        + (EXPORT_PARAMETERS if exports else [])
+    )
+
+
+EXPORT_PARAMETERS = [
+    OpenApiParameter(
+        "format",
+        OpenApiTypes.STR,
+        enum=["json", "api", "csv", "ecsv"],
+        description="csv or ecsv: every matching frame as a table, streamed, instead of a page of JSON",
+    )
+]
 
 
 def _values(params: QueryDict, name: str) -> list[str]:

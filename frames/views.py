@@ -126,11 +126,13 @@ class FrameViewSet(
     # --- reads --------------------------------------------------------------------------------------------------
     def get_renderers(self):
         renderers = super().get_renderers()
-        if self.action == "list":  # exports of a whole search (frames.exports)
+        # Exports of a whole search (frames.exports); the schema describes them by the `format` parameter, since
+        # their answer is no page of JSON.
+        if self.action == "list" and not getattr(self, "swagger_fake_view", False):
             renderers += [exports.CSVRenderer(), exports.ECSVRenderer()]
         return renderers
 
-    @extend_schema(parameters=listing.list_parameters(), operation_id="frames_list")
+    @extend_schema(parameters=listing.list_parameters(exports=True), operation_id="frames_list")
     def list(self, request, *args, **kwargs):
         export_format = request.accepted_renderer.format
         if export_format in exports.EXPORT_FORMATS:

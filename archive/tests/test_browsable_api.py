@@ -19,7 +19,7 @@ pytestmark = [pytest.mark.django_db, pytest.mark.reliability]
 CALLERS = ("anonymous", "member", "staff", "superuser")
 BROWSER = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"
 # Answers that are a file's bytes, not a rendered page.
-BYTE_ANSWERS = ("/funpack/", "/catalog/")
+BYTE_ANSWERS = ("/funpack/", "/catalog/", "/download-script/")
 PORTAL_PUSH = "/authprofile/addupdateuser/"
 # Answers JSON to every caller, browsers included: web pages log in through it.
 JSON_ONLY = ("/api-token-auth/",)

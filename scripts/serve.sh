@@ -19,6 +19,13 @@ if [ -z "${QUEUE_BROKER_URL:-}" ]; then
 fi
 export CELERY_TASK_ALWAYS_EAGER=${CELERY_TASK_ALWAYS_EAGER:-false}
 
+# A first start on the embedded database archives a small synthetic sample (a few seconds), so that there is something
+# to search, combine and download; it does nothing once the archive has any frame. ARCHIVE_SAMPLE_DATA=0 turns it off,
+# and a database of its own (DB_HOST) never gets it. The migrations ran before (`make migrate`).
+if [ -z "${DB_HOST:-}" ] && [ "${ARCHIVE_SAMPLE_DATA:-1}" != 0 ]; then
+    .venv/bin/python manage.py load_sample_data --if-empty || echo "The sample data could not be loaded; serving without it"
+fi
+
 worker_pid=""
 cleanup() {
     trap - EXIT INT TERM

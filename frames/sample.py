@@ -10,6 +10,9 @@ Gaussian stars placed through the frame's own TAN WCS, compressed as `SCI`, with
 pixels (centroids and aperture photometry) as the pipeline's source catalogue would be. Master bias, dark and sky
 flats of each camera and night are archived beside them and named by the science frames' L1IDBIAS, L1IDDARK and
 L1IDFLAT.
+
+The module is longer than the app's others on purpose: it is one recipe (the sky, the pixels, the catalogue, the
+headers, the calibrations, the order of ingest) that reads top to bottom, and it is used by nothing but the command.
 """
 
 import datetime

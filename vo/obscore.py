@@ -117,7 +117,6 @@ class FrameRow(NamedTuple):
     request_id: int | None
     centroid_lon: float | None
     centroid_lat: float | None
-    fov: float | None
     area_geojson: str | None
     version: VersionCells
 
@@ -371,12 +370,32 @@ def basename_of_did(value: str) -> str | None:
     return value[len(prefix) :]
 
 
-def stc_polygon(geojson: str | None) -> str | None:
-    """STC-S of the outer ring, closing vertex omitted, RA in [0, 360)."""
+def outer_ring(geojson: str | None) -> list[tuple[float, float]] | None:
+    """The footprint's outer ring (longitude, latitude), closing vertex omitted."""
     if not geojson:
         return None
-    ring = json.loads(geojson)["coordinates"][0][:-1]
+    return [(lon, lat) for lon, lat in json.loads(geojson)["coordinates"][0][:-1]]
+
+
+def stc_polygon(ring: list[tuple[float, float]] | None) -> str | None:
+    """STC-S of the outer ring, RA in [0, 360)."""
+    if not ring:
+        return None
     return "POLYGON ICRS " + " ".join(f"{lon % 360.0!r} {lat!r}" for lon, lat in ring)
+
+
+def fov_degrees(ring: list[tuple[float, float]] | None) -> float | None:
+    """The largest great-circle distance between two vertices (haversine on the sphere, as PostGIS's
+    `ST_Distance(…, false)`), in degrees."""
+    if not ring:
+        return None
+    points = [(math.radians(lon), math.radians(lat)) for lon, lat in ring]
+    largest = 0.0
+    for i, (lon1, lat1) in enumerate(points):
+        for lon2, lat2 in points[i + 1 :]:
+            h = math.sin((lat2 - lat1) / 2) ** 2 + math.cos(lat1) * math.cos(lat2) * math.sin((lon2 - lon1) / 2) ** 2
+            largest = max(largest, 2 * math.asin(min(1.0, math.sqrt(h))))
+    return math.degrees(largest)
 
 
 class Context(NamedTuple):
@@ -394,6 +413,7 @@ def cells(row: FrameRow, context: Context) -> dict[str, Any]:
     t_min = mjd(row.observation_date)
     exposure = row.exposure_time
     size = row.version.size
+    ring = outer_ring(row.area_geojson)
     return {
         "dataproduct_type": "image",
         "calib_level": context.calib.get(row.reduction_level, DEFAULT_CALIB_LEVEL),
@@ -406,8 +426,8 @@ def cells(row: FrameRow, context: Context) -> dict[str, Any]:
         "target_name": row.target_name or None,
         "s_ra": row.centroid_lon % 360.0 if row.centroid_lon is not None else None,
         "s_dec": row.centroid_lat,
-        "s_fov": row.fov,
-        "s_region": stc_polygon(row.area_geojson),
+        "s_fov": fov_degrees(ring),
+        "s_region": stc_polygon(ring),
         "s_resolution": None,
         "s_xel1": None,
         "s_xel2": None,

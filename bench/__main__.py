@@ -10,7 +10,7 @@ import shutil
 import sys
 import traceback
 
-from bench import datalab, downloads, ingest, queries
+from bench import datalab, downloads, ingest, queries, vo
 from bench.common import (
     DEFAULT_FRAMES,
     DEFAULT_SEED,
@@ -78,6 +78,7 @@ def main(argv: list[str] | None = None) -> None:
         prepare(database, frames=args.frames, seed=args.seed, regenerate=args.regenerate)
         parts = [
             ("queries", lambda: queries.run(database, count=args.requests)),
+            ("vo", lambda: vo.run(database, count=args.requests)),
             ("ingest", lambda: ingest.run(database)),
             ("downloads", lambda: downloads.run(database)),
             ("datalab", lambda: datalab.run(database=database)),

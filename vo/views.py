@@ -13,6 +13,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.cache import patch_vary_headers
 from django.views.decorators.http import require_http_methods
+from drf_spectacular.utils import extend_schema
 from rest_framework import exceptions
 from rest_framework.authentication import SessionAuthentication
 from rest_framework.renderers import JSONRenderer
@@ -92,6 +93,7 @@ def _challenge() -> str:
     return "Token, Bearer" + (f", {BASIC_CHALLENGE}" if settings.VO_BASIC_AUTH else "")
 
 
+@extend_schema(exclude=True)  # VO protocols, described by their VOSI capabilities and docs/vo.md, not OpenAPI
 class VOQueryView(APIView):
     """Authentication and throttles as the rest of the API; every failure answered as a VOTable error."""
 

@@ -31,11 +31,20 @@ class RequestBodyLimitMiddleware:
                 return JsonResponse({"detail": "The Content-Length header is not a number."}, status=400)
             limit = settings.REQUEST_BODY_MAX_BYTES
             if length > limit and not self._is_upload(request.path_info):
-                return JsonResponse(
-                    {"detail": f"The request body is {length} bytes; at most {limit} bytes are accepted here."},
-                    status=413,
-                )
+                message = f"The request body is {length} bytes; at most {limit} bytes are accepted here."
+                # A view that answers errors in a format of its own (the VO services' VOTables) says how.
+                refuse = getattr(getattr(self._view(request.path_info), "view_class", None), "payload_too_large", None)
+                if refuse is not None:
+                    return refuse(message)
+                return JsonResponse({"detail": message}, status=413)
         return self.get_response(request)
+
+    @staticmethod
+    def _view(path: str) -> Callable[..., HttpResponseBase] | None:
+        try:
+            return resolve(path).func
+        except Resolver404:
+            return None
 
     @staticmethod
     def _is_upload(path: str) -> bool:

@@ -55,6 +55,7 @@ INSTALLED_APPS = [
     "frames",
     "downtimes",
     "datalab",
+    "vo",
 ]
 
 MIDDLEWARE = [
@@ -352,6 +353,24 @@ if THROTTLE_DOWNTIMES_RATE and not re.fullmatch(
     raise ImproperlyConfigured(
         f"THROTTLE_DOWNTIMES_RATE must look like 300/minute (or be empty), not {THROTTLE_DOWNTIMES_RATE!r}"
     )
+
+# --- Virtual Observatory (vo/, docs/vo.md) --------------------------------------------------------------------------
+# The IVOID authority of every frame's publisher DID (ivo://<authority>/frames?<basename>); a deployment sets its own.
+VO_AUTHORITY = env_str("VO_AUTHORITY", "archive.example.org").strip()
+VO_COLLECTION = env_str("VO_COLLECTION", "archive").strip()
+VO_DEFAULT_MAXREC = env_int("VO_DEFAULT_MAXREC", 1000)
+# A larger MAXREC is clamped to this, not refused.
+VO_MAX_MAXREC = env_int("VO_MAX_MAXREC", 10000)
+VO_MAX_RADIUS_DEGREES = float(env_str("VO_MAX_RADIUS_DEGREES", "90"))
+# Filter passbands added to or replacing the built-in table (vo/obscore.py): `name:min_nm:max_nm,...`; and
+# `reduction_level:calib_level` pairs (unlisted levels are ObsCore level 2). Checked at start-up (vo/checks.py).
+VO_FILTER_BANDS = env_str("VO_FILTER_BANDS", "")
+VO_CALIB_LEVELS = env_str("VO_CALIB_LEVELS", "0:1")
+VO_QUERY_TIMEOUT_MS = env_int("VO_QUERY_TIMEOUT_MS", 10000)
+# The longest exposure: how far before a TIME window the date index is read.
+VO_MAX_EXPOSURE_SECONDS = env_int("VO_MAX_EXPOSURE_SECONDS", 86400)
+# HTTP Basic on /vo/ too: the one way TOPCAT and Aladin users reach proprietary frames.
+VO_BASIC_AUTH = env_bool("VO_BASIC_AUTH", True)
 
 # --- Datalab -------------------------------------------------------------------------------------------------------
 DATALAB_OPERATION_BUCKET = env_str("DATALAB_OPERATION_BUCKET") or AWS_BUCKET

@@ -9,6 +9,7 @@ from archive.health import health
 urlpatterns = [
     path("", include("frames.urls")),
     path("downtimes/", include("downtimes.urls")),
+    path("vo/", include("vo.urls")),
     path("", include("datalab.urls")),
     # Before admin/: the app's login page replaces the admin's own at admin/login/.
     path("", include("authentication.urls")),

@@ -477,22 +477,6 @@ def compose_gunicorn(database: str, **env: str):
         server.report_errors()
 
 
-def ensure_datalab_tables(database: str) -> None:
-    """An archive generated before the datalab existed lacks its tables: migrate it (a no-op otherwise)."""
-    from bench.common import connect, manage
-
-    connection = connect(database)
-    try:
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT to_regclass('datalab_operationrun') IS NOT NULL")
-            present = cursor.fetchone()[0]
-    finally:
-        connection.close()
-    if not present:
-        say("  migrating the bench database (no datalab tables yet)")
-        manage(database, "migrate", "--noinput", "-v", "0")
-
-
 def remove_sessions(database: str) -> int:
     """The benchmark's sessions, their operations and the runs no other operation shares; the runs removed."""
     configure_django(database)
@@ -552,7 +536,6 @@ def submission_part(database: str, *, posts: int, seed: int) -> dict:
     from bench.generate import reset_to_generated
     from bench.ingest import batch
 
-    ensure_datalab_tables(database)
     tokens = bench_users(database)
     reset_to_generated(database)
     remove_sessions(database)

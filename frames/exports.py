@@ -1,8 +1,9 @@
-"""Exports of a search: `GET /frames/?<filters>&format=csv` (or `ecsv`) streams every matching frame the caller may
-see, not one page, walked by keyset a batch at a time so that memory does not grow with the number of rows
+"""Exports of a search: `GET /frames/?<filters>&format=csv` (or `ecsv`, `votable`) streams every matching frame the
+caller may see, not one page, walked by keyset a batch at a time so that memory does not grow with the number of rows
 (docs/frames.md, "Exports").
 
-ECSV is CSV with a header that says each column's type (astropy's `Table.read(..., format="ascii.ecsv")` reads it).
+ECSV is CSV with a header that says each column's type (astropy's `Table.read(..., format="ascii.ecsv")` reads it);
+the VOTable is written row by row by the VO services' writer (`vo.votable`), so TOPCAT opens a search directly.
 """
 
 import csv
@@ -18,8 +19,10 @@ from frames import selectors
 from frames.columns import FRAME_FIELDS
 from frames.models import Frame
 from frames.values import format_date, format_datetime
+from vo import votable
+from vo.obscore import Column
 
-EXPORT_FORMATS = ("csv", "ecsv")
+EXPORT_FORMATS = ("csv", "ecsv", "votable")
 COLUMNS = ("id", "basename", *(field.name for field in FRAME_FIELDS), "filename")
 # ECSV datatypes of the table's kinds of field.
 ECSV_TYPES = {
@@ -52,6 +55,46 @@ class CSVRenderer(ExportRenderer):
 class ECSVRenderer(ExportRenderer):
     media_type = "text/x-ecsv"
     format = "ecsv"
+
+
+class VOTableRenderer(ExportRenderer):
+    media_type = "application/x-votable+xml"
+    format = "votable"
+
+
+# The VOTable's columns: datatype and UCD of each kind of field, and of the columns around them.
+VOTABLE_KINDS = {
+    "datetime": ("char", "time.epoch"),
+    "date": ("char", "time.epoch"),
+    "identifier": ("char", "meta.id"),
+    "text": ("char", "meta.id"),
+    "integer": ("long", "meta.id"),
+    "number": ("double", "time.duration;obs.exposure"),
+}
+
+
+# Positions of the datetime columns in a row: DALI timestamps carry no zone letter (they are UTC by definition).
+_DATETIME_POSITIONS = [2 + index for index, field in enumerate(FRAME_FIELDS) if field.kind == "datetime"]
+
+
+def _votable_row(frame: Frame) -> list:
+    row = _row(frame)
+    for position in _DATETIME_POSITIONS:
+        if row[position] is not None:
+            row[position] = row[position].removesuffix("Z")
+    return row
+
+
+def _votable_columns() -> list[Column]:
+    columns = [Column("id", "long", "meta.id", "The frame's id in the archive")]
+    columns.append(Column("basename", "char", "meta.id;meta.file", "The file name up to its first '.'"))
+    for field in FRAME_FIELDS:
+        datatype, ucd = VOTABLE_KINDS[field.kind]
+        unit = "s" if field.name == "exposure_time" else ""
+        xtype = "timestamp" if field.kind == "datetime" else ""
+        columns.append(Column(field.name, datatype, ucd, f"FITS keyword {field.keyword}", unit=unit, xtype=xtype))
+    columns.append(Column("filename", "char", "meta.id;meta.file", "The current file's name"))
+    return columns
 
 
 def _row(frame: Frame) -> list:
@@ -95,12 +138,16 @@ def export_response(request: Request, export_format: str) -> StreamingHttpRespon
     frames = selectors.downloadable_frames(user=request.user, params=params)
 
     def lines() -> Iterator[str]:
+        if export_format == "votable":
+            rows = (_votable_row(frame) for frame in frames)
+            yield from votable.table(_votable_columns(), rows, status="OK", coosys=False)
+            return
         if export_format == "ecsv":
             yield _ecsv_header()
         yield from _csv_lines([list(COLUMNS)])
         yield from _csv_lines(_row(frame) for frame in frames)
 
-    media_type = ECSVRenderer.media_type if export_format == "ecsv" else CSVRenderer.media_type
+    media_type = {"csv": CSVRenderer, "ecsv": ECSVRenderer, "votable": VOTableRenderer}[export_format].media_type
     response = StreamingHttpResponse(lines(), content_type=f"{media_type}; charset=utf-8")
     response["Content-Disposition"] = content_disposition_header(True, f"frames.{export_format}")
     return response

@@ -82,8 +82,8 @@ EXPORT_PARAMETERS = [
     OpenApiParameter(
         "format",
         OpenApiTypes.STR,
-        enum=["json", "api", "csv", "ecsv"],
-        description="csv or ecsv: every matching frame as a table, streamed, instead of a page of JSON",
+        enum=["json", "api", "csv", "ecsv", "votable"],
+        description="csv, ecsv or votable: every matching frame as a table, streamed, instead of a page of JSON",
     )
 ]
 

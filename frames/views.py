@@ -129,7 +129,7 @@ class FrameViewSet(
         # Exports of a whole search (frames.exports); the schema describes them by the `format` parameter, since
         # their answer is no page of JSON.
         if self.action == "list" and not getattr(self, "swagger_fake_view", False):
-            renderers += [exports.CSVRenderer(), exports.ECSVRenderer()]
+            renderers += [exports.CSVRenderer(), exports.ECSVRenderer(), exports.VOTableRenderer()]
         return renderers
 
     @extend_schema(parameters=listing.list_parameters(exports=True), operation_id="frames_list")

@@ -49,3 +49,19 @@ def test_ecsv_reads_back_with_its_types(api_client):
 def test_bad_filters_are_refused_before_any_row(api_client):
     response = api_client.get("/frames/", {"format": "csv", "start": "not a date"})
     assert response.status_code == 400
+
+
+def test_votable_parses_strictly_with_astropy(api_client, tmp_path):
+    from astropy.io.votable import parse
+
+    FrameFactory(basename="tabled", exposure_time=30.0, observation_id=None, target_name="M51 & <co> XYZ")
+    FrameFactory(basename="second")
+    response = api_client.get("/frames/", {"format": "votable"})
+    assert response["Content-Type"].startswith("application/x-votable+xml")
+    path = tmp_path / "frames.vot"
+    path.write_text(body(response))
+    table = parse(str(path), verify="exception").get_first_table().to_table()
+    assert sorted(table["basename"]) == ["second", "tabled"]
+    row = table[list(table["basename"]).index("tabled")]
+    assert row["target_name"] == "M51 & <co> XYZ" and float(row["exposure_time"]) == 30.0
+    assert str(row["observation_date"]).startswith("2024-05-01T")

@@ -36,7 +36,5 @@ RUN SECRET_KEY=collectstatic-only python manage.py collectstatic --noinput -v 0
 RUN useradd --system --uid 10001 --create-home --home-dir /home/archive --shell /usr/sbin/nologin archive
 USER archive
 EXPOSE 8000
-# Threaded workers: a sync worker is killed after --timeout even while it streams a long zip download; a gthread
-# worker's heartbeat does not wait for its requests.
-CMD ["gunicorn", "archive.wsgi", "--bind", "0.0.0.0:8000", "--workers", "4", "--worker-class", "gthread", \
-     "--threads", "8", "--access-logfile", "-"]
+# gunicorn's settings (gthread workers, threads, bind, access log) are in gunicorn.conf.py, which the benchmarks read too.
+CMD ["gunicorn", "archive.wsgi", "--config", "gunicorn.conf.py"]

@@ -119,8 +119,9 @@ def test_compose_validates_the_stack_with_every_service(stack):
     services = stack["services"]
     assert set(services) == SERVICES
     web, worker, beat = services["web"], services["worker"], services["beat"]
-    assert "migrate --noinput" in _command(web) and "gunicorn archive.wsgi" in _command(web)
-    assert "--worker-class gthread" in _command(web)
+    assert "migrate --noinput" in _command(web) and "gunicorn archive.wsgi --config gunicorn.conf.py" in _command(web)
+    # The worker class and threads are gunicorn.conf.py's, as the image's and the benchmarks' (no override here).
+    assert "--worker-class" not in _command(web) and "--threads" not in _command(web)
     # One worker for both queues, without beat; one beat, a service of its own.
     assert "worker -Q celery,datalab" in _command(worker) and "--beat" not in _command(worker)
     assert " beat " in f" {_command(beat)} "
@@ -247,7 +248,22 @@ def test_the_image_is_built_in_stages_and_runs_as_an_unprivileged_user():
     # The user is set before the command runs, after everything that needs root.
     last_user = max(index for index, line in enumerate(runtime) if line.upper().startswith("USER "))
     assert not any(line.upper().startswith("RUN ") for line in runtime[last_user:])
-    assert runtime[-1].startswith("CMD ") and "gthread" in runtime[-1]
+    assert runtime[-1].startswith("CMD ") and '"--config", "gunicorn.conf.py"' in runtime[-1]
+    assert "--worker-class" not in runtime[-1] and "--threads" not in runtime[-1]
+
+
+def test_gunicorn_runs_threaded_workers_from_one_configuration_file():
+    """gunicorn.conf.py is the one place of the server's settings (image, compose and benchmarks): threaded workers,
+    whose heartbeat does not wait for a long zip download, and one that is copied into the image."""
+    import runpy
+
+    config = runpy.run_path(str(ROOT / "gunicorn.conf.py"))
+    assert config["worker_class"] == "gthread" and config["threads"] > 1
+    assert config["bind"] == "0.0.0.0:8000" and config["workers"] >= 2
+
+    lines = (ROOT / ".dockerignore").read_text().splitlines()
+    patterns = [line.strip() for line in lines if line.strip() and not line.startswith("#")]
+    assert not _ignored(patterns, "gunicorn.conf.py")
 
 
 # --- Static files -------------------------------------------------------------------------------------------------

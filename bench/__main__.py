@@ -46,8 +46,7 @@ def prepare(database: str, *, frames: int, seed: int, regenerate: bool) -> None:
         heading(f"Reusing the archive of {frames:,} frames (seed {seed}) generated {info['generated_at']}")
         # Migrations added since it was generated, as an upgrade applies them (a no-op when there are none).
         manage(database, "migrate", "--noinput", "-v", "0")
-        removed = reset_to_generated(database)
-        say(f"  removed {removed} frame(s) left by earlier runs")
+        reset_to_generated(database)  # says what it removed and how long the VACUUM (ANALYZE) took
         print_figures(info)
         record("generate", {**info, "reused": True}, database=database)
         return

@@ -4,8 +4,10 @@ import contextlib
 import datetime
 import os
 import platform
+import runpy
 import secrets
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -26,7 +28,10 @@ RESULTS_DIR = Path(__file__).resolve().parent / "results"
 DEFAULT_DATABASE = "archive_bench"
 DEFAULT_FRAMES = 1_000_000
 DEFAULT_SEED = 8
-GUNICORN_WORKERS = 2
+GUNICORN_WORKERS = 2  # the deployment's worker class and threads (gunicorn.conf.py), as many workers as this 2-core VM
+GUNICORN_CONFIG = ROOT / "gunicorn.conf.py"  # the image's and the compose stack's settings
+PROFILE_CONFIG = Path(__file__).resolve().parent / "gunicorn_profile.py"  # the same, with a profiling hook
+SYNC = "sync"
 # One secret per benchmark process: the servers it starts and its in-process requests sign with the same key.
 SECRET_KEY = os.environ.get("BENCH_SECRET_KEY") or "bench-" + secrets.token_urlsafe(48)
 
@@ -183,42 +188,88 @@ def _stop(process: subprocess.Popen, name: str) -> None:
             process.wait(timeout=10)
 
 
+def deployed_gunicorn() -> dict:
+    """The worker class and threads of gunicorn.conf.py, the deployment's."""
+    config = runpy.run_path(str(GUNICORN_CONFIG))
+    return {"worker_class": config["worker_class"], "threads": config["threads"]}
+
+
+@contextlib.contextmanager
+def memcached():
+    """A private memcached on a free loopback port (as the tests start one); yields its `host:port`."""
+    port = free_port()
+    as_root = ["-u", "root"] if os.geteuid() == 0 else []  # memcached refuses to run as root unless told to
+    process = subprocess.Popen(
+        ["memcached", "-l", "127.0.0.1", "-p", str(port), "-U", "0", "-m", "64", *as_root],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 10
+    try:
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                if time.monotonic() > deadline or process.poll() is not None:
+                    raise
+                time.sleep(0.05)
+        yield f"127.0.0.1:{port}"
+    finally:
+        _stop(process, "memcached")
+
+
 @contextlib.contextmanager
 def gunicorn(
     database: str,
     *,
     name: str = "gunicorn",
     workers: int = GUNICORN_WORKERS,
+    worker_class: str | None = None,
     timeout: int = 30,
     expect_errors: bool = False,
+    profile_dir: Path | None = None,
     **env,
 ):
-    """A real gunicorn server of the application on a free loopback port; stopped on exit, and its log checked for
-    errors unless the benchmark provokes them (`expect_errors`)."""
+    """A real gunicorn server of the application on a free loopback port, run as deployed: gunicorn.conf.py's worker
+    class and threads (`worker_class=SYNC` for sync workers instead), `workers` of them, and a memcached of its own as
+    the cache (unless `CACHE_LOC` is given). With `profile_dir`, each request is profiled (cProfile, in the thread that
+    serves it) into that directory. Stopped on exit, and its log checked for errors unless the benchmark provokes
+    them (`expect_errors`)."""
     port = free_port()
     LOG_DIR.mkdir(parents=True, exist_ok=True)
     log_path = LOG_DIR / f"{name}.log"
-    command = [
-        str(VENV_BIN / "gunicorn"),
-        "archive.wsgi",
-        "-w",
-        str(workers),
-        "-b",
-        f"127.0.0.1:{port}",
-        "--timeout",
-        str(timeout),
-    ]
-    with open(log_path, "wb") as log:
-        process = subprocess.Popen(command, cwd=ROOT, env=app_environment(database, **env), stdout=log, stderr=log)
-    server = Server(f"http://127.0.0.1:{port}", process, log_path)
-    try:
-        wait_for_http(server.url + "/health/", process=process)
-        server.wait_for_workers(workers)
-        yield server
-    finally:
-        _stop(process, name)
-        if not expect_errors:
-            server.report_errors()
+    config = PROFILE_CONFIG if profile_dir else GUNICORN_CONFIG
+    command = [str(VENV_BIN / "gunicorn"), "archive.wsgi", "--config", str(config)]
+    command += ["--workers", str(workers), "--bind", f"127.0.0.1:{port}", "--timeout", str(timeout)]
+    if worker_class == SYNC:
+        command += ["--worker-class", SYNC, "--threads", "1"]  # more than one thread would make gunicorn use gthread
+    elif worker_class is not None:
+        raise ValueError(f"worker_class: None (gunicorn.conf.py's) or {SYNC!r}, not {worker_class!r}")
+    if profile_dir:
+        env["BENCH_PROFILE_DIR"] = str(profile_dir)
+    with contextlib.ExitStack() as stack:
+        if "CACHE_LOC" not in env:
+            env["CACHE_LOC"] = stack.enter_context(memcached())
+        with open(log_path, "wb") as log:
+            process = subprocess.Popen(command, cwd=ROOT, env=app_environment(database, **env), stdout=log, stderr=log)
+        server = Server(f"http://127.0.0.1:{port}", process, log_path)
+        server.description = _describe(workers, worker_class)
+        try:
+            wait_for_http(server.url + "/health/", process=process)
+            server.wait_for_workers(workers)
+            yield server
+        finally:
+            _stop(process, name)
+            if not expect_errors:
+                server.report_errors()
+
+
+def _describe(workers: int, worker_class: str | None) -> str:
+    if worker_class == SYNC:
+        return f"gunicorn {workers} sync workers, memcached"
+    deployed = deployed_gunicorn()
+    return f"gunicorn {workers} {deployed['worker_class']} workers of {deployed['threads']} threads, memcached"
 
 
 class Server:
@@ -228,6 +279,7 @@ class Server:
         self.url = url
         self.process = process
         self.log_path = log_path
+        self.description = "gunicorn"
 
     def worker_pids(self) -> list[int]:
         path = Path(f"/proc/{self.process.pid}/task/{self.process.pid}/children")

@@ -23,6 +23,7 @@ import requests
 
 from bench import dataset
 from bench.common import (
+    GUNICORN_WORKERS,
     CpuMeter,
     Stopwatch,
     add_database_argument,
@@ -303,7 +304,7 @@ def _profile_stages(stats: pstats.Stats, posts: int) -> list[dict]:
 def run(database: str, *, frames: int = FRAMES) -> dict:
     info = require_dataset(database)
     token = bench_users(database)["admin"]
-    heading(f"Ingest at {info['frames']:,} frames: {frames:,} POST /frames/ with 1 and 4 clients, gunicorn -w 2")
+    heading(f"Ingest at {info['frames']:,} frames: {frames:,} POST /frames/ with 1 and 4 clients, gunicorn as deployed")
     reset_to_generated(database)
     try:
         api, cpu = _api_runs(database, info, token, frames)
@@ -322,7 +323,7 @@ def run(database: str, *, frames: int = FRAMES) -> dict:
         reset_to_generated(database)
     results = {
         "frames_per_run": frames,
-        "workers": 2,
+        "workers": GUNICORN_WORKERS,
         "api": api,
         "cpu": cpu,
         "copy_same_rows": limit,

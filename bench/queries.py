@@ -15,6 +15,7 @@ import cProfile
 import datetime
 import pstats
 import re
+import shutil
 import time
 from dataclasses import dataclass, field
 
@@ -24,6 +25,9 @@ import requests
 
 from bench import dataset
 from bench.common import (
+    GUNICORN_WORKERS,
+    SYNC,
+    WORK_DIR,
     Stopwatch,
     add_database_argument,
     bench_users,
@@ -58,7 +62,8 @@ class Query:
     kind: str  # "list" (p95 < 35 ms), "single" (p95 < 10 ms) or "aggregate" (no target)
     paths: list[str]
     cached: bool = False  # answered from a cache once warm: warmed in-process too before its SQL is captured
-    http: dict = field(default_factory=dict)
+    http: dict = field(default_factory=dict)  # against gunicorn as deployed (gunicorn.conf.py's worker class)
+    http_sync: dict = field(default_factory=dict)  # against sync workers, for comparison
     sql: dict = field(default_factory=dict)
 
     @property
@@ -170,7 +175,7 @@ def _rows(payload) -> int:
     return 1
 
 
-def measure_http(base_url: str, session: requests.Session, query: Query) -> None:
+def measure_http(base_url: str, session: requests.Session, query: Query) -> dict:
     """Time every request of the query (after the warm-up ones) from sending it to the last byte of the answer."""
     seconds, rows, failures = [], [], {}
     for number, path in enumerate(query.paths):
@@ -184,7 +189,7 @@ def measure_http(base_url: str, session: requests.Session, query: Query) -> None
             continue
         seconds.append(elapsed)
         rows.append(_rows(response.json()))
-    query.http = {
+    return {
         **latency_summary(seconds),
         "rows_mean": round(sum(rows) / len(rows), 1) if rows else 0,
         "failures": failures,
@@ -304,6 +309,7 @@ def _row(user: str, query: Query) -> dict:
         "user": user,
         "kind": query.kind,
         **{f"http_{key}": value for key, value in http.items()},
+        **{f"sync_http_{key}": value for key, value in query.http_sync.items()},
         **{f"sql_{key}": value for key, value in sql.items() if key != "plan"},
         "ratio": ratio,
         "target_p95_ms": query.target_ms,
@@ -311,14 +317,15 @@ def _row(user: str, query: Query) -> dict:
     }
 
 
-def _measure_all_http(base_url: str, users: dict, plans: dict) -> None:
+def _measure_all_http(base_url: str, users: dict, plans: dict, *, attribute: str) -> None:
+    """Every query of every user against the server at `base_url`, into the queries' `attribute` (http, http_sync)."""
     for user, headers in users.items():
         session = requests.Session()
         if headers:
             session.headers["Authorization"] = headers["HTTP_AUTHORIZATION"]
         for query in plans[user]:
-            measure_http(base_url, session, query)
-            http = query.http
+            http = measure_http(base_url, session, query)
+            setattr(query, attribute, http)
             say(f"  {user:9s} {query.name:30s} p50 {http['p50_ms']:7.1f} ms  p95 {http['p95_ms']:7.1f} ms")
 
 
@@ -359,15 +366,64 @@ def profile_page(path: str = "/frames/") -> dict:
     for _ in range(PROFILED_PAGES):
         client.get(path)
     profiler.disable()
-    stats = pstats.Stats(profiler)
+    return {
+        "path": path,
+        "ms_per_page_in_process": round(1000 * watch.seconds / PROFILED_PAGES, 2),
+        "stages": _page_stages(pstats.Stats(profiler), PROFILED_PAGES),
+    }
+
+
+def _page_stages(stats: pstats.Stats, pages: int) -> list[dict]:
     stages = [(label, profile_cumulative(stats, filename, name)) for label, filename, name in PAGE_STAGES]
     representation = profile_cumulative(stats, "frames/representations.py", "frame_item")
     urls, footprints = stages[3][1], stages[4][1]
     stages.insert(5, ("the rest of each frame's representation", representation - urls - footprints))
+    return profile_stages(stats, stages, pages)
+
+
+def profile_page_deployed(database: str, environment: dict, path: str = "/frames/") -> dict:
+    """The same profile of a list page, measured inside gunicorn as deployed (gunicorn.conf.py's worker class, with
+    memcached): a server of the same settings whose workers profile each request in the thread that serves it
+    (bench/gunicorn_profile.py, which wraps the application without changing it). Also the HTTP time of the same
+    requests seen by the client, profiled, and of as many unprofiled ones against a server as deployed."""
+    directory = WORK_DIR / "profiles"
+    shutil.rmtree(directory, ignore_errors=True)
+    directory.mkdir(parents=True)
+    session = requests.Session()
+
+    def pages(url: str) -> list[float]:
+        seconds = []
+        for _ in range(PROFILED_PAGES):
+            with Stopwatch() as watch:
+                session.get(url + path, timeout=60).raise_for_status()
+            seconds.append(watch.seconds)
+        return seconds
+
+    try:
+        with gunicorn(database, name="queries-unprofiled", **environment) as server:
+            for _ in range(WARMUP * GUNICORN_WORKERS):
+                session.get(server.url + path, timeout=60).raise_for_status()
+            unprofiled = pages(server.url)
+            description = server.description
+        with gunicorn(database, name="queries-profiled", profile_dir=directory, **environment) as server:
+            for _ in range(WARMUP * GUNICORN_WORKERS):  # each worker's first requests (connections, imports)
+                session.get(server.url + path, timeout=60).raise_for_status()
+            for warmup in directory.glob("*.prof"):
+                warmup.unlink()
+            profiled = pages(server.url)
+        files = sorted(directory.glob("*.prof"))
+        if len(files) != PROFILED_PAGES:
+            raise RuntimeError(f"{len(files)} profiles of {PROFILED_PAGES} requests in {directory}")
+        stats = pstats.Stats(*map(str, files))
+    finally:
+        shutil.rmtree(directory, ignore_errors=True)
     return {
         "path": path,
-        "ms_per_page_in_process": round(1000 * watch.seconds / PROFILED_PAGES, 2),
-        "stages": profile_stages(stats, stages, PROFILED_PAGES),
+        "server": description,
+        "http_p50_ms_unprofiled": round(1000 * percentile(unprofiled, 50), 2),
+        "http_p50_ms_profiled": round(1000 * percentile(profiled, 50), 2),
+        "ms_per_page_profiled_in_worker": round(1000 * stats.total_tt / PROFILED_PAGES, 2),
+        "stages": _page_stages(stats, PROFILED_PAGES),
     }
 
 
@@ -436,7 +492,10 @@ def run(database: str, *, count: int) -> dict:
     info = require_dataset(database)
     tokens = bench_users(database)
     users = {"anonymous": {}, "member": {"HTTP_AUTHORIZATION": f"Token {tokens['member']}"}}
-    heading(f"Queries at {info['frames']:,} frames: {count} requests each (+{WARMUP} warm-up), gunicorn -w 2, S3 URLs")
+    heading(
+        f"Queries at {info['frames']:,} frames: {count} requests each (+{WARMUP} warm-up), S3 URLs; gunicorn as "
+        "deployed, then with sync workers"
+    )
     connection = connect(database)
     try:
         with connection.cursor() as cursor:
@@ -449,7 +508,15 @@ def run(database: str, *, count: int) -> dict:
             with moto_s3() as (endpoint, _):
                 environment = s3_environment(endpoint)
                 with gunicorn(database, name="queries", **environment) as server:
-                    _measure_all_http(server.url, users, plans)
+                    say(f"  {server.description} (gunicorn.conf.py's worker class and threads)")
+                    _measure_all_http(server.url, users, plans, attribute="http")
+                    deployed = server.description
+                with gunicorn(database, name="queries-sync", worker_class=SYNC, **environment) as server:
+                    say(f"  {server.description}, for comparison")
+                    _measure_all_http(server.url, users, plans, attribute="http_sync")
+                    sync = server.description
+                say("  profiling a page inside gunicorn as deployed")
+                deployed_page = profile_page_deployed(database, environment)
                 say("  capturing the statements in-process and timing them with EXPLAIN (ANALYZE); profiling a page")
                 configure_django(database)
                 with in_process_store(environment):
@@ -468,13 +535,15 @@ def run(database: str, *, count: int) -> dict:
     }
     results = {
         "requests_per_query": count,
-        "workers": 2,
+        "workers": GUNICORN_WORKERS,
+        "server": deployed,
+        "sync_server": sync,
         "store": "s3 (moto)",
         "prewarmed": warmed,
         "rows": rows,
         "spatial": spatial,
     }
-    results.update({"page_profile": page, "per_frame_us": costs})
+    results.update({"page_profile": page, "deployed_page_profile": deployed_page, "per_frame_us": costs})
     print_results(results)
     return results
 
@@ -489,6 +558,8 @@ def print_results(results: dict) -> None:
             ("user", "user"),
             ("http_p50_ms", "HTTP p50 ms"),
             ("http_p95_ms", "HTTP p95 ms"),
+            ("sync_http_p50_ms", "sync p50"),
+            ("sync_http_p95_ms", "sync p95"),
             ("target_p95_ms", "target p95"),
             ("verdict", "verdict"),
             ("sql_main_p50_ms", "SQL main p50"),
@@ -508,6 +579,13 @@ def print_results(results: dict) -> None:
             say("    " + line)
     page = results["page_profile"]
     say(f"\n  Where a page of {page['path']} goes (anonymous, in-process, {page['ms_per_page_in_process']} ms a page):")
+    print_stages(page["stages"])
+    page = results["deployed_page_profile"]
+    say(
+        f"\n  The same page inside {page['server']} (profiled in the worker thread serving it): "
+        f"{page['ms_per_page_profiled_in_worker']} ms a page profiled in the worker; HTTP p50 "
+        f"{page['http_p50_ms_profiled']} ms profiled, {page['http_p50_ms_unprofiled']} ms unprofiled:"
+    )
     print_stages(page["stages"])
     costs = ", ".join(f"{name} {value}" for name, value in results["per_frame_us"].items())
     say(f"  Per frame of a page (microseconds): {costs}")

@@ -38,7 +38,9 @@ def _header(results: dict) -> list[str]:
         f"- Machine: {machine.get('cores')} cores ({machine.get('cpu')}), {machine.get('memory_gb')} GB memory; "
         f"Python {machine.get('python')}; {machine.get('os')}",
         f"- Load average when the run started: {machine.get('load_average')} (each section notes its own)",
-        "- Client, gunicorn (2 sync workers) and PostgreSQL on the same machine, over loopback.",
+        "- Client, gunicorn and PostgreSQL on the same machine, over loopback. gunicorn runs as deployed "
+        "(gunicorn.conf.py's gthread workers and threads, 2 workers for the 2 cores, a memcached of its own) but for "
+        "the downloads (sync workers) and the queries' second column (sync workers, for comparison).",
         "",
     ]
 
@@ -66,9 +68,10 @@ def _queries(section: dict) -> list[str]:
     lines = [
         f"## Queries {_scale(section)}",
         "",
-        f"p50/p95 over {section['requests_per_query']} requests each, 100 frames a page with URLs. SQL main: the "
-        "request's statement on frames; SQL all: every statement of the request (EXPLAIN ANALYZE); HTTP/SQL: "
-        "HTTP p50 over SQL-all p50.",
+        f"p50/p95 over {section['requests_per_query']} requests each, 100 frames a page with URLs, against "
+        f"{section.get('server', 'gunicorn')} (as deployed); sync p50/p95: the same requests against "
+        f"{section.get('sync_server', 'sync workers')}. SQL main: the request's statement on frames; SQL all: every "
+        "statement of the request (EXPLAIN ANALYZE); HTTP/SQL: HTTP p50 (as deployed) over SQL-all p50.",
         "",
     ]
     warmed = section.get("prewarmed")
@@ -85,6 +88,8 @@ def _queries(section: dict) -> list[str]:
             row["user"],
             row["http_p50_ms"],
             row["http_p95_ms"],
+            row.get("sync_http_p50_ms"),
+            row.get("sync_http_p95_ms"),
             f"< {row['target_p95_ms']:g}" if row["target_p95_ms"] else "-",
             row["verdict"],
             row.get("sql_main_p50_ms"),
@@ -94,7 +99,8 @@ def _queries(section: dict) -> list[str]:
         ]
         for row in section["rows"]
     ]
-    header = ["query", "user", "p50 ms", "p95 ms", "target p95", "verdict", "SQL main", "SQL all", "HTTP/SQL", "stmts"]
+    header = ["query", "user", "p50 ms", "p95 ms", "sync p50", "sync p95", "target p95", "verdict"]
+    header += ["SQL main", "SQL all", "HTTP/SQL", "stmts"]
     lines += _table(rows, header)
     for name, data in section.get("spatial", {}).items():
         lines.append(f"- `{name}` uses the GiST index: {'yes' if data['uses_gist'] else '**no**'}")
@@ -106,6 +112,16 @@ def _queries(section: dict) -> list[str]:
             f"{page['ms_per_page_in_process']} ms a page unprofiled; cProfile):",
             "",
             *_stages(page["stages"], "ms per page (profiled)"),
+        ]
+    deployed = section.get("deployed_page_profile")
+    if deployed:
+        lines += [
+            f"The same page inside {deployed['server']}, each request profiled (cProfile) in the worker thread "
+            f"that serves it: {deployed['ms_per_page_profiled_in_worker']} ms a page profiled in the worker; over "
+            f"HTTP, p50 {deployed['http_p50_ms_profiled']} ms profiled, {deployed['http_p50_ms_unprofiled']} ms "
+            "unprofiled (a server of the same settings):",
+            "",
+            *_stages(deployed["stages"], "ms per page (profiled)"),
         ]
         costs = ", ".join(f"{name} {value}" for name, value in section["per_frame_us"].items())
         lines.append(f"Per frame of a page, in microseconds: {costs}.")
@@ -193,7 +209,8 @@ def _downloads(section: dict) -> list[str]:
     slow = section["slow_client"]
     outcome = "cut short by the server" if slow["broken"] else ("complete" if slow["complete"] else "still streaming")
     lines.append(
-        f"- Slow client (10 MB/s) against gunicorn's default `--timeout 30`: {slow['bytes'] / MB:,.0f} MB in "
+        f"- Slow client (10 MB/s) against sync workers with gunicorn's default `--timeout 30` (why the deployment runs "
+        f"gthread workers): {slow['bytes'] / MB:,.0f} MB in "
         f"{slow['seconds']} s, {outcome}."
     )
     query = section.get("zip_by_query")
@@ -451,6 +468,8 @@ def _vo(section: dict) -> list[str]:
             row["user"],
             row["http_p50_ms"],
             row["http_p95_ms"],
+            row.get("sync_http_p50_ms"),
+            row.get("sync_http_p95_ms"),
             f"< {row['target_p95_ms']:g}" if row["target_p95_ms"] else "-",
             row["verdict"],
             row["rows_mean"],

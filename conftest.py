@@ -4,7 +4,6 @@ import contextlib
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import threading
@@ -20,7 +19,7 @@ import requests
 from rest_framework.test import APIClient
 
 from archive.filestore import reset_filestore
-from archive.localnodes import RABBITMQ_BIN, RabbitMQNode, free_port
+from archive.localnodes import RABBITMQ_BIN, RabbitMQNode, free_port, memcached
 
 VENV_BIN = Path(sys.executable).parent
 
@@ -383,24 +382,8 @@ def refusing_broker(settings):
 @pytest.fixture(scope="session")
 def memcached_server():
     """A real memcached on a free loopback port for this test worker."""
-    port = free_port()
-    process = subprocess.Popen(
-        ["memcached", "-l", "127.0.0.1", "-p", str(port), "-U", "0", "-m", "64", "-u", "root"],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    deadline = time.monotonic() + 10
-    while True:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            break
-        except OSError:
-            if time.monotonic() > deadline or process.poll() is not None:
-                raise
-            time.sleep(0.05)
-    yield f"127.0.0.1:{port}"
-    process.terminate()
-    process.wait(timeout=10)
+    with memcached() as location:
+        yield location
 
 
 # --- a real browser -----------------------------------------------------------------------------------------------

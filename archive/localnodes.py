@@ -1,13 +1,17 @@
 """Private service processes on loopback for the test suite and the benchmarks (never imported by the archive
-itself): a free port, and a RabbitMQ node with its own name, ports and directory.
+itself): a free port, a memcached, and a RabbitMQ node with its own name, ports and directory.
 
 A node of its own, not `scripts/localbroker.sh`'s: that one may be serving `make run` or a developer's worker, and a
 test or a benchmark must neither fill its queues nor stop it.
 """
 
+import contextlib
 import os
+import shutil
 import socket
 import subprocess
+import time
+from collections.abc import Iterator
 from pathlib import Path
 
 RABBITMQ_BIN = Path("/usr/lib/rabbitmq/bin")
@@ -18,6 +22,43 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+def wait_for_port(port: int, process: subprocess.Popen, *, timeout: float = 10) -> None:
+    """Until something accepts connections on 127.0.0.1:`port`; an error if `process` ends or time runs out."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return
+        except OSError:
+            if time.monotonic() > deadline or process.poll() is not None:
+                raise
+            time.sleep(0.05)
+
+
+@contextlib.contextmanager
+def memcached(memory_mb: int = 64) -> Iterator[str]:
+    """A private memcached on a free loopback port; yields its `host:port`, and stops it on exit."""
+    binary = shutil.which("memcached")
+    if binary is None:
+        raise RuntimeError("memcached is missing: scripts/bootstrap.sh installs it")
+    port = free_port()
+    as_root = ["-u", "root"] if os.geteuid() == 0 else []  # memcached refuses to run as root unless told to
+    process = subprocess.Popen(
+        [binary, "-l", "127.0.0.1", "-p", str(port), "-U", "0", "-m", str(memory_mb), *as_root],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        wait_for_port(port, process)
+        yield f"127.0.0.1:{port}"
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
 
 
 class RabbitMQNode:

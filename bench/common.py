@@ -7,7 +7,6 @@ import platform
 import runpy
 import secrets
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -16,7 +15,7 @@ from pathlib import Path
 
 import requests
 
-from archive.localnodes import free_port
+from archive.localnodes import free_port, memcached
 
 ROOT = Path(__file__).resolve().parent.parent
 VENV_BIN = Path(sys.executable).parent
@@ -192,31 +191,6 @@ def deployed_gunicorn() -> dict:
     """The worker class and threads of gunicorn.conf.py, the deployment's."""
     config = runpy.run_path(str(GUNICORN_CONFIG))
     return {"worker_class": config["worker_class"], "threads": config["threads"]}
-
-
-@contextlib.contextmanager
-def memcached():
-    """A private memcached on a free loopback port (as the tests start one); yields its `host:port`."""
-    port = free_port()
-    as_root = ["-u", "root"] if os.geteuid() == 0 else []  # memcached refuses to run as root unless told to
-    process = subprocess.Popen(
-        ["memcached", "-l", "127.0.0.1", "-p", str(port), "-U", "0", "-m", "64", *as_root],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    deadline = time.monotonic() + 10
-    try:
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                break
-            except OSError:
-                if time.monotonic() > deadline or process.poll() is not None:
-                    raise
-                time.sleep(0.05)
-        yield f"127.0.0.1:{port}"
-    finally:
-        _stop(process, "memcached")
 
 
 @contextlib.contextmanager

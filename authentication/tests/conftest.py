@@ -49,46 +49,6 @@ def push(body, key: str | None = SERVER_KEY, content_type: str = "text/plain", c
     return (client or APIClient()).generic("POST", "/authprofile/addupdateuser/", raw, content_type, **headers)
 
 
-@pytest.fixture(scope="session")
-def memcached_server():
-    """A real memcached on a free loopback port, one per test worker (production keeps the counters there)."""
-    import shutil
-    import subprocess
-
-    from conftest import free_port
-
-    binary = shutil.which("memcached")
-    if binary is None:
-        pytest.skip("memcached is not installed")
-    port = free_port()
-    process = subprocess.Popen(
-        [binary, "-l", "127.0.0.1", "-p", str(port), "-U", "0", "-u", "root", "-m", "16"],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        _wait_for_port(port)
-        yield f"127.0.0.1:{port}"
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
-
-
-def _wait_for_port(port: int, timeout: float = 10) -> None:
-    import socket
-    import time
-
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                return
-        except OSError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.05)
-
-
 @pytest.fixture
 def memcached_cache(memcached_server, settings):
     """The project's production cache configuration, pointed at the real memcached, emptied for the test."""

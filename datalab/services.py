@@ -139,6 +139,9 @@ def _prepare(
     operation_class = get_operation(name) if isinstance(name, str) else None
     if operation_class is None:
         raise InputError(f"Unknown operation '{name}'", "name")
+    unavailable = operation_class.unavailable_reason()
+    if unavailable:
+        raise InputError(unavailable, "name")
     params, items = check_input_data(operation_class, input_data)
     everything = [item for key in items for item in items[key]]
     resolved_all = resolve_items(user=user, items=everything) if everything else []

@@ -1,6 +1,7 @@
 """Data sessions, the operations users ask for in them, and the shared runs that compute them."""
 
 from django.conf import settings
+from django.contrib.gis.db import models as gis_models
 from django.db import models
 from django.db.models import Q
 
@@ -93,3 +94,26 @@ class DataOperation(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} #{self.pk}"
+
+
+class CatalogStar(models.Model):
+    """One star of the local reference catalogue (a Gaia DR3 extract loaded by `load_catalog`), for operations that
+    need astrometry, parallaxes and photometry of a field without a network."""
+
+    source_id = models.BigIntegerField(unique=True, help_text="Gaia DR3 source_id")
+    ra = models.FloatField(help_text="Right ascension (degrees, ICRS, as loaded)")
+    dec = models.FloatField(help_text="Declination (degrees, ICRS)")
+    position = gis_models.PointField(
+        geography=True,
+        srid=4326,
+        help_text="The position for cone searches (GiST index); longitude is RA mapped to [-180, 180]",
+    )
+    phot_g_mean_mag = models.FloatField(null=True, blank=True, help_text="Gaia G magnitude")
+    phot_bp_mean_mag = models.FloatField(null=True, blank=True, help_text="Gaia BP magnitude")
+    phot_rp_mean_mag = models.FloatField(null=True, blank=True, help_text="Gaia RP magnitude")
+    bp_rp = models.FloatField(null=True, blank=True, help_text="BP - RP colour")
+    parallax = models.FloatField(null=True, blank=True, help_text="Parallax (mas)")
+    parallax_error = models.FloatField(null=True, blank=True, help_text="Parallax standard error (mas)")
+
+    def __str__(self) -> str:
+        return f"Gaia DR3 {self.source_id}"

@@ -10,10 +10,11 @@ from django.contrib.auth.models import User
 from django.db.models import Prefetch, QuerySet
 from django.http import HttpRequest
 
-from datalab.models import DataOperation, DataSession, OperationRun, RunStatus
+from datalab.models import CatalogStar, DataOperation, DataSession, OperationRun, RunStatus
 from datalab.operations.resolve import resolve_archive
 from datalab.previews import preview_links
 from datalab.storage import sign_url
+from frames.filters import cone_condition
 from frames.links import DownloadLinks
 from frames.models import Thumbnail
 
@@ -108,3 +109,27 @@ def frame_item_links(*, user: User, basenames: set[str], request: HttpRequest) -
             entry.update(preview_links(version=version, user_id=links.user_id, base_url=base_url))
         result[name] = entry
     return result
+
+
+CATALOG_COLUMNS = (
+    "source_id",
+    "ra",
+    "dec",
+    "phot_g_mean_mag",
+    "phot_bp_mean_mag",
+    "phot_rp_mean_mag",
+    "bp_rp",
+    "parallax",
+    "parallax_error",
+)
+
+
+def catalog_cone(*, ra: float, dec: float, radius_deg: float) -> list[dict[str, Any]]:
+    """The local catalogue's stars within `radius_deg` of (ra, dec), nearest first: ST_DWithin on the geography, on
+    the sphere the frames' cone search uses, answered through the position's GiST index; ordered by source_id."""
+    condition = cone_condition(ra, dec, radius_deg, field="position")
+    return list(CatalogStar.objects.filter(condition).order_by("source_id").values(*CATALOG_COLUMNS))
+
+
+def catalog_loaded() -> bool:
+    return CatalogStar.objects.exists()

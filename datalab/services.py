@@ -8,12 +8,13 @@ import json
 import logging
 import os
 import socket
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.models import User
+from django.contrib.gis.geos import Point
 from django.core.files.storage import Storage
 from django.db import IntegrityError, transaction
 from django.db.models import F, Q
@@ -24,10 +25,11 @@ from kombu.exceptions import KombuError
 from archive.celery import app as celery_app
 from archive.exceptions import ServiceUnavailable
 from datalab.jsonsafe import json_safe
-from datalab.models import DataOperation, DataSession, OperationRun, RunStatus
+from datalab.models import CatalogStar, DataOperation, DataSession, OperationRun, RunStatus
 from datalab.operations.base import InputError, Operation, get_operation
 from datalab.operations.inputs import check_input_data, stored_item
 from datalab.operations.resolve import Resolved, resolve_items
+from frames.values import normalise_longitude
 
 logger = logging.getLogger(__name__)
 
@@ -137,6 +139,9 @@ def _prepare(
     operation_class = get_operation(name) if isinstance(name, str) else None
     if operation_class is None:
         raise InputError(f"Unknown operation '{name}'", "name")
+    unavailable = operation_class.unavailable_reason()
+    if unavailable:
+        raise InputError(unavailable, "name")
     params, items = check_input_data(operation_class, input_data)
     everything = [item for key in items for item in items[key]]
     resolved_all = resolve_items(user=user, items=everything) if everything else []
@@ -572,3 +577,56 @@ def _delete_files(storage: Storage, keys: list[str]) -> None:
             storage.delete(key)
         except Exception:  # a file left behind is harmless; the run is gone
             logger.warning("Could not delete datalab product %s", key, exc_info=True)
+
+
+CATALOG_VALUES = (
+    "phot_g_mean_mag",
+    "phot_bp_mean_mag",
+    "phot_rp_mean_mag",
+    "bp_rp",
+    "parallax",
+    "parallax_error",
+)
+
+
+def catalog_stars_load(
+    *, rows: Iterable[Mapping[str, Any]], batch_size: int = 5000, progress: Callable[[int], None] | None = None
+) -> int:
+    """Insert or update (by `source_id`) the local catalogue's stars from rows with `source_id`, `ra`, `dec` and
+    any of CATALOG_VALUES (None where unknown), `batch_size` rows per statement, each batch its own transaction;
+    returns the number of rows loaded."""
+    loaded = 0
+    batch: list[CatalogStar] = []
+
+    def flush() -> None:
+        nonlocal loaded
+        with transaction.atomic():
+            CatalogStar.objects.bulk_create(
+                batch,
+                batch_size=batch_size,
+                update_conflicts=True,
+                unique_fields=["source_id"],
+                update_fields=["ra", "dec", "position", *CATALOG_VALUES],
+            )
+        loaded += len(batch)
+        batch.clear()
+        if progress is not None:
+            progress(loaded)
+
+    for row in rows:
+        ra, dec = float(row["ra"]), float(row["dec"])
+        if not (-90.0 <= dec <= 90.0 and 0.0 <= ra <= 360.0):
+            raise ValueError(f"Star {row['source_id']} has RA {ra} and Dec {dec}, outside the sky.")
+        star = CatalogStar(
+            source_id=int(row["source_id"]),
+            ra=ra,
+            dec=dec,
+            position=Point(normalise_longitude(ra), dec, srid=4326),
+            **{name: row.get(name) for name in CATALOG_VALUES},
+        )
+        batch.append(star)
+        if len(batch) >= batch_size:
+            flush()
+    if batch:
+        flush()
+    return loaded

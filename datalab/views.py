@@ -228,11 +228,18 @@ class DataOperationViewSet(
 
 
 class AvailableOperationsView(DatalabAPIMixin, APIView):
-    """Every operation's wizard description, in menu order (the front-end preselects the first)."""
+    """Every available operation's wizard description, in menu order (the front-end preselects the first); an
+    operation that needs something not configured here (the HR Diagram without a loaded catalogue) is left out."""
 
     @extend_schema(responses={200: OpenApiResponse(description="{operation name: wizard description}")})
     def get(self, request):
-        return Response({name: operation.wizard_description() for name, operation in registry().items()})
+        return Response(
+            {
+                name: operation.wizard_description()
+                for name, operation in registry().items()
+                if operation.unavailable_reason() is None
+            }
+        )
 
 
 class AnalysisView(DatalabAPIMixin, APIView):

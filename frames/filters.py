@@ -30,10 +30,11 @@ class DWithinSphere(Func):
     output_field = BooleanField()
 
 
-def cone_condition(ra: float, dec: float, radius_degrees: float) -> DWithinSphere:
+def cone_condition(ra: float, dec: float, radius_degrees: float, field: str = "area") -> DWithinSphere:
+    """Rows whose geography `field` comes within `radius_degrees` (a great-circle angle) of (ra, dec)."""
     centre = Point(normalise_longitude(ra), dec, srid=4326)
     metres = radius_degrees * 3.141592653589793 / 180 * SPHERE_RADIUS_M
-    return DWithinSphere(F("area"), Func(Value(centre.ewkt), function="ST_GeogFromText"), Value(metres))
+    return DWithinSphere(F(field), Func(Value(centre.ewkt), function="ST_GeogFromText"), Value(metres))
 
 
 class RepeatedValuesWidget(forms.TextInput):

@@ -165,6 +165,12 @@ class Operation:
         return next((spec for spec in cls.inputs if spec.key == key), None)
 
     @classmethod
+    def unavailable_reason(cls) -> str | None:
+        """Why the operation cannot run here (e.g. a resource it needs is not configured), or None: an unavailable
+        operation is left out of the wizard's list and refused at submission with this text."""
+        return None
+
+    @classmethod
     def normalise_params(cls, params: dict) -> dict:
         """Legacy or alternative spellings mapped onto the declared inputs (before validation); none by default."""
         return params

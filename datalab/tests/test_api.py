@@ -20,7 +20,16 @@ OPERATION_KEYS = {
     "started",
     "finished",
 }
-MENU = ["Median", "Normalization", "Subtraction", "Stacking", "Color Image", "Light Curve", "Variable Star"]
+MENU = [
+    "Median",
+    "Normalization",
+    "Subtraction",
+    "Stacking",
+    "Color Image",
+    "Light Curve",
+    "Variable Star",
+    "Aperture Photometry",
+]
 
 
 def archive_item(frame, **extra) -> dict:

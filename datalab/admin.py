@@ -1,11 +1,13 @@
-"""Admin of data sessions, operations and runs: status filters, and "run again" for failed runs."""
+"""Admin of data sessions, operations and runs: status filters, and "run again" for failed runs; and the local
+catalogue, read-only (it is loaded by `manage.py load_catalog`)."""
 
 from django.contrib import admin, messages
 from django.db.models import Exists, OuterRef
 
+from archive.admin import LargeTableAdminMixin, ReadOnlyAdminMixin
 from archive.exceptions import ServiceUnavailable
 from datalab import services
-from datalab.models import DataOperation, DataSession, OperationRun, RunStatus
+from datalab.models import CatalogStar, DataOperation, DataSession, OperationRun, RunStatus
 
 RUNNING = (RunStatus.PENDING, RunStatus.IN_PROGRESS)
 
@@ -129,3 +131,13 @@ class OperationRunAdmin(admin.ModelAdmin):
     @admin.action(description="Run the selected failed runs again", permissions=["change"])
     def run_again(self, request, queryset):
         restart_failed_runs(self, request, queryset)
+
+
+@admin.register(CatalogStar)
+class CatalogStarAdmin(LargeTableAdminMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
+    """Up to millions of rows: a capped count, the unique source_id as the search (exact) and the ordering."""
+
+    list_display = ("source_id", "ra", "dec", "phot_g_mean_mag", "bp_rp", "parallax")
+    search_fields = ("=source_id",)
+    ordering = ("source_id",)
+    exclude = ("position",)

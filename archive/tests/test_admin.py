@@ -8,13 +8,14 @@ import pytest
 from django.apps import apps
 from django.contrib import admin
 from django.contrib.auth.models import Group
+from django.contrib.gis.geos import Point
 from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 from rest_framework.authtoken.models import Token
 
 from authentication.models import AuthEvent
-from datalab.models import DataOperation, DataSession, OperationRun
+from datalab.models import CatalogStar, DataOperation, DataSession, OperationRun
 from downtimes.models import DowntimeEvent
 from downtimes.tests.factories import DowntimeFactory
 from frames.models import AggregateSnapshot, FileDeletion, OutboxMessage
@@ -80,6 +81,9 @@ MAKERS = {
     "datalab.DataSession": lambda superuser: _operation(superuser).session,
     "datalab.DataOperation": _operation,
     "datalab.OperationRun": lambda superuser: _run(),
+    "datalab.CatalogStar": lambda superuser: CatalogStar.objects.create(
+        source_id=4295806720, ra=44.99, dec=0.005, position=Point(44.99, 0.005, srid=4326), phot_g_mean_mag=12.3
+    ),
 }
 
 REGISTERED = sorted(model._meta.label for model in admin.site._registry)

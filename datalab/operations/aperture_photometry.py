@@ -66,6 +66,21 @@ class FrameExcluded(Exception):
 Locate = Callable[[fits.Header, Time], tuple[float, float]]
 
 
+# The inputs of every operation of the family, after its own way of giving the target.
+MEASUREMENT_INPUTS = (
+    photometry_input(minimum=1),
+    _radius_input("aperture_radius", "Aperture Radius", APERTURE_ARCSEC, "Radius of the source aperture (arcsec)."),
+    _radius_input(
+        "annulus_inner_radius", "Annulus Inner Radius", ANNULUS_INNER_ARCSEC, "Inner radius of the sky annulus."
+    ),
+    _radius_input(
+        "annulus_outer_radius", "Annulus Outer Radius", ANNULUS_OUTER_ARCSEC, "Outer radius of the sky annulus."
+    ),
+    _count_input("min_comparisons", "Minimum Comparisons", MIN_COMPARISONS, "Fewest comparison stars per frame."),
+    _count_input("max_comparisons", "Maximum Comparisons", MAX_COMPARISONS, "Most comparison stars per frame."),
+)
+
+
 @dataclass
 class Aperture:
     """Radii in pixels of one frame."""
@@ -109,7 +124,7 @@ def pixel_radii(wcs: WCS, params: Mapping[str, Any]) -> Aperture:
 
 def measure(data: np.ndarray, x: np.ndarray, y: np.ndarray, radii: Aperture, gain: float) -> Measured:
     """Aperture sums less the sigma-clipped median of each annulus, with the CCD equation's uncertainty: photon noise
-    of the source plus the sky's scatter over the aperture and the uncertainty of the sky level itself."""
+    of the source plus the sky's scatter over the aperture and the uncertainty of the sky level itself (a median's)."""
     bad = ~np.isfinite(data)
     positions = np.column_stack([x, y])
     aperture = CircularAperture(positions, r=radii.radius)
@@ -122,8 +137,11 @@ def measure(data: np.ndarray, x: np.ndarray, y: np.ndarray, radii: Aperture, gai
     counts = np.atleast_1d(np.asarray(stats.sum, dtype=float))
     area = np.atleast_1d(np.asarray(_value(stats.sum_aper_area), dtype=float))
     full_area = math.pi * radii.radius**2
+    # The sky level is a median: its variance is pi/2 times that of a mean of the same pixels.
     variance = (
-        np.clip(counts, 0, None) / gain + area * sky_sigma**2 + area**2 * sky_sigma**2 / np.maximum(sky_pixels, 1)
+        np.clip(counts, 0, None) / gain
+        + area * sky_sigma**2
+        + area**2 * sky_sigma**2 * (math.pi / 2) / np.maximum(sky_pixels, 1)
     )
     peak = np.atleast_1d(np.asarray(stats.max, dtype=float)) + sky_level
     complete = np.isclose(area, full_area, rtol=1e-3) & np.isfinite(sky_level) & (sky_pixels > 0)
@@ -457,19 +475,7 @@ class AperturePhotometry(Operation):
         "unsaturated ones). Frames must share one filter; radii are in arcseconds."
     )
     menu_order = 80
-    inputs = (
-        source_input(),
-        photometry_input(minimum=1),
-        _radius_input("aperture_radius", "Aperture Radius", APERTURE_ARCSEC, "Radius of the source aperture (arcsec)."),
-        _radius_input(
-            "annulus_inner_radius", "Annulus Inner Radius", ANNULUS_INNER_ARCSEC, "Inner radius of the sky annulus."
-        ),
-        _radius_input(
-            "annulus_outer_radius", "Annulus Outer Radius", ANNULUS_OUTER_ARCSEC, "Outer radius of the sky annulus."
-        ),
-        _count_input("min_comparisons", "Minimum Comparisons", MIN_COMPARISONS, "Fewest comparison stars per frame."),
-        _count_input("max_comparisons", "Maximum Comparisons", MAX_COMPARISONS, "Most comparison stars per frame."),
-    )
+    inputs = (source_input(), *MEASUREMENT_INPUTS)
     archive_only_inputs = ("input_files",)
 
     @classmethod

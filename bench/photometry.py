@@ -98,34 +98,6 @@ def aperture_part(*, runs: int, seed: int, frames: int = FRAMES) -> dict:
     return result
 
 
-def _recreate(database: str) -> None:
-    from psycopg2 import sql
-
-    from bench.common import manage, server_connect
-
-    connection = server_connect(database)
-    try:
-        with connection.cursor() as cursor:
-            cursor.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(database)))
-            cursor.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(database)))
-    finally:
-        connection.close()
-    manage(database, "migrate", "--noinput", "-v", "0")
-
-
-def drop(database: str) -> None:
-    from psycopg2 import sql
-
-    from bench.common import server_connect
-
-    connection = server_connect(database)
-    try:
-        with connection.cursor() as cursor:
-            cursor.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(database)))
-    finally:
-        connection.close()
-
-
 def synthetic_catalog(rows: int, seed: int) -> io.StringIO:
     """Tab-separated rows source_id, ra, dec, G, BP, RP, BP-RP, parallax, parallax_error over FIELD."""
     rng = np.random.default_rng(seed)
@@ -147,12 +119,13 @@ def synthetic_catalog(rows: int, seed: int) -> io.StringIO:
 
 def cone_part(*, database: str, rows: int, cones: int, seed: int, keep: bool) -> dict:
     from bench.common import configure_django, connect
+    from bench.generate import drop_database, recreate_database
 
     heading(f"Datalab: catalogue cones of {CONE_RADIUS_DEG} deg over {rows:,} stars ({database})")
     configure_django(database)
     try:
         with Stopwatch() as migrating:
-            _recreate(database)
+            recreate_database(database)
         say(f"  database created and migrated in {migrating.seconds:.1f} s")
         from datalab.models import CatalogStar
 
@@ -220,7 +193,7 @@ def cone_part(*, database: str, rows: int, cones: int, seed: int, keep: bool) ->
         return result
     finally:
         if not keep:
-            drop(database)
+            drop_database(database)
             say(f"  {database} dropped")
 
 

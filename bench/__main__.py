@@ -10,7 +10,7 @@ import shutil
 import sys
 import traceback
 
-from bench import datalab, downloads, exports, ingest, queries, vo
+from bench import datalab, downloads, exports, ingest, photometry, queries, vo
 from bench.common import (
     DEFAULT_FRAMES,
     DEFAULT_SEED,
@@ -85,6 +85,7 @@ def main(argv: list[str] | None = None) -> None:
             ("downloads", lambda: downloads.run(database)),
             ("exports", lambda: exports.run(database)),
             ("datalab", lambda: datalab.run(database=database)),
+            ("photometry", lambda: photometry.run()),
         ]
         succeeded = [run_part(name, function, database) for name, function in parts]
     heading(f"Done in {watch.seconds / 60:.1f} min: bench/results/latest.md and latest.json")

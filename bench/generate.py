@@ -182,16 +182,22 @@ class CopyPipeline:
 # --- the database ----------------------------------------------------------------------------------------------------
 
 
-def recreate_database(database: str) -> None:
-    """Drop and create the bench database, then migrate it as an operator would."""
+def drop_database(database: str, *, create: bool = False) -> None:
+    """Drop a bench database (its connections closed by force), and create it empty again when `create`."""
     check_database_name(database)
     connection = server_connect(database)
     try:
         with connection.cursor() as cursor:
             cursor.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(database)))
-            cursor.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(database)))
+            if create:
+                cursor.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(database)))
     finally:
         connection.close()
+
+
+def recreate_database(database: str) -> None:
+    """Drop and create the bench database, then migrate it as an operator would."""
+    drop_database(database, create=True)
     manage(database, "migrate", "--noinput", "-v", "0")
 
 

@@ -479,6 +479,38 @@ def _vo(section: dict) -> list[str]:
     return lines + _table(rows, ["query", "user", "p50 ms", "p95 ms", "target p95", "verdict", "rows"])
 
 
+def _photometry(section: dict) -> list[str]:
+    lines = ["## Datalab photometry", ""]
+    aperture = section.get("aperture")
+    if aperture:
+        height, width = aperture["shape"]
+        lines += [
+            f"Aperture Photometry over {aperture['frames']} synthetic frames of {height} x {width} (the tests' run "
+            "context, no worker; files in the page cache).",
+            "",
+        ]
+        rows = [
+            [
+                aperture["measured_frames"],
+                aperture["runs"],
+                aperture["best_seconds"],
+                aperture["median_seconds"],
+                aperture["best_ms_per_frame"],
+            ]
+        ]
+        lines += _table(rows, ["frames measured", "runs", "best s", "median s", "best ms a frame"])
+    cone = section.get("cone")
+    if cone:
+        lines += [
+            f"Local catalogue: {cone['cones']} cones of {cone['radius_deg']} deg over {cone['rows']:,} stars (a "
+            f"database of the bench's own, loaded in {cone['load_seconds']} s).",
+            "",
+        ]
+        rows = [[cone["rows_per_cone_median"], cone["p50_ms"], cone["p95_ms"], cone["max_ms"]]]
+        lines += _table(rows, ["stars a cone (median)", "p50 ms", "p95 ms", "max ms"])
+    return lines
+
+
 RENDERERS = {
     "generate": _generate,
     "queries": _queries,
@@ -487,6 +519,7 @@ RENDERERS = {
     "downloads": _downloads,
     "exports": _exports,
     "datalab": _datalab,
+    "photometry": _photometry,
 }
 
 

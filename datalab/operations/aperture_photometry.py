@@ -1,21 +1,27 @@
 """Aperture Photometry: the target's calibrated magnitude in each frame, measured in a circular aperture with a local
-background annulus (photutils), and calibrated against comparison stars of the frame's own source catalogue."""
+background annulus (photutils), and calibrated against comparison stars of the frame's own source catalogue.
+
+The measurement is shared by the family: this fixed-target operation, Non-Sidereal Aperture Photometry (the target's
+position from each frame's header) and Moving Target Aperture Photometry (a fitted track, searched around). They
+differ only in where the target is in a frame (`AperturePhotometry.locator`) and what the output says about it."""
 
 import logging
 import math
 import warnings
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 from astropy.io import fits
 from astropy.stats import SigmaClip, mad_std
+from astropy.time import Time
 from astropy.utils.exceptions import AstropyWarning
 from astropy.wcs import WCS
 from astropy.wcs.utils import proj_plane_pixel_scales
 from photutils.aperture import ApertureStats, CircularAnnulus, CircularAperture
 from photutils.centroids import centroid_com, centroid_sources
+from scipy.ndimage import uniform_filter
 
 from datalab.operations.base import InputError, InputSpec, Operation, OperationError, source_input
 from datalab.operations.imaging import read_science, usable_wcs
@@ -51,6 +57,30 @@ def _count_input(key: str, name: str, default: int, description: str) -> InputSp
     return InputSpec(key, name, description, "int", minimum=1, maximum=100, default=default)
 
 
+class FrameExcluded(Exception):
+    """The target cannot be placed in this frame; the message is the frame's exclusion reason."""
+
+
+# Where the target is in a frame, (ra, dec) in degrees, from the science header and the mid-exposure time; raises
+# FrameExcluded when the frame does not say.
+Locate = Callable[[fits.Header, Time], tuple[float, float]]
+
+
+# The inputs of every operation of the family, after its own way of giving the target.
+MEASUREMENT_INPUTS = (
+    photometry_input(minimum=1),
+    _radius_input("aperture_radius", "Aperture Radius", APERTURE_ARCSEC, "Radius of the source aperture (arcsec)."),
+    _radius_input(
+        "annulus_inner_radius", "Annulus Inner Radius", ANNULUS_INNER_ARCSEC, "Inner radius of the sky annulus."
+    ),
+    _radius_input(
+        "annulus_outer_radius", "Annulus Outer Radius", ANNULUS_OUTER_ARCSEC, "Outer radius of the sky annulus."
+    ),
+    _count_input("min_comparisons", "Minimum Comparisons", MIN_COMPARISONS, "Fewest comparison stars per frame."),
+    _count_input("max_comparisons", "Maximum Comparisons", MAX_COMPARISONS, "Most comparison stars per frame."),
+)
+
+
 @dataclass
 class Aperture:
     """Radii in pixels of one frame."""
@@ -80,6 +110,7 @@ class FrameResult:
     reason: str | None = None
     comparisons_found: int = 0
     target_inside: bool = False
+    target_placed: bool = False  # the frame told where the target is (inside it or not)
 
 
 def pixel_radii(wcs: WCS, params: Mapping[str, Any]) -> Aperture:
@@ -93,7 +124,7 @@ def pixel_radii(wcs: WCS, params: Mapping[str, Any]) -> Aperture:
 
 def measure(data: np.ndarray, x: np.ndarray, y: np.ndarray, radii: Aperture, gain: float) -> Measured:
     """Aperture sums less the sigma-clipped median of each annulus, with the CCD equation's uncertainty: photon noise
-    of the source plus the sky's scatter over the aperture and the uncertainty of the sky level itself."""
+    of the source plus the sky's scatter over the aperture and the uncertainty of the sky level itself (a median's)."""
     bad = ~np.isfinite(data)
     positions = np.column_stack([x, y])
     aperture = CircularAperture(positions, r=radii.radius)
@@ -106,8 +137,11 @@ def measure(data: np.ndarray, x: np.ndarray, y: np.ndarray, radii: Aperture, gai
     counts = np.atleast_1d(np.asarray(stats.sum, dtype=float))
     area = np.atleast_1d(np.asarray(_value(stats.sum_aper_area), dtype=float))
     full_area = math.pi * radii.radius**2
+    # The sky level is a median: its variance is pi/2 times that of a mean of the same pixels.
     variance = (
-        np.clip(counts, 0, None) / gain + area * sky_sigma**2 + area**2 * sky_sigma**2 / np.maximum(sky_pixels, 1)
+        np.clip(counts, 0, None) / gain
+        + area * sky_sigma**2
+        + area**2 * sky_sigma**2 * (math.pi / 2) / np.maximum(sky_pixels, 1)
     )
     peak = np.atleast_1d(np.asarray(stats.max, dtype=float)) + sky_level
     complete = np.isclose(area, full_area, rtol=1e-3) & np.isfinite(sky_level) & (sky_pixels > 0)
@@ -155,8 +189,30 @@ def _header_number(header, key: str, default: float | None) -> float | None:
     return value if math.isfinite(value) and value > 0 else default
 
 
-def measure_frame(file: Any, ra: float, dec: float, params: Mapping[str, Any]) -> FrameResult:
-    """One frame: the target and its comparison stars measured, the zero point fitted, the target calibrated."""
+def searched(data: np.ndarray, x: float, y: float, radius_px: float, radii: Aperture) -> tuple[float, float]:
+    """The brightest aperture-sized patch of light above the local sky within `radius_px` of the predicted (x, y):
+    where a moving target is when its track is known only roughly. The prediction when there is no light."""
+    height, width = data.shape
+    reach = math.ceil(radius_px + radii.radius) + 1
+    left, right = max(0, math.floor(x) - reach), min(width, math.floor(x) + reach + 2)
+    bottom, top = max(0, math.floor(y) - reach), min(height, math.floor(y) + reach + 2)
+    window = data[bottom:top, left:right]
+    finite = np.isfinite(window)
+    if not finite.any():
+        return x, y
+    residual = np.where(finite, window - np.nanmedian(window), 0.0)
+    smoothed = uniform_filter(residual, size=max(3, 2 * math.ceil(radii.radius / 2) + 1), mode="constant")
+    rows, columns = np.mgrid[bottom:top, left:right]
+    smoothed[np.hypot(columns - x, rows - y) > radius_px] = -np.inf
+    row, column = np.unravel_index(int(np.argmax(smoothed)), smoothed.shape)
+    if not smoothed[row, column] > 0:
+        return x, y
+    return float(column + left), float(row + bottom)
+
+
+def measure_frame(file: Any, locate: Locate, params: Mapping[str, Any], search_arcsec: float = 0.0) -> FrameResult:
+    """One frame: the target (placed by `locate`, searched for within `search_arcsec` when given) and its comparison
+    stars measured, the zero point fitted, the target calibrated."""
     result = FrameResult(file.basename)
     notes = result.diagnostics
     try:
@@ -169,10 +225,21 @@ def measure_frame(file: Any, ra: float, dec: float, params: Mapping[str, Any]) -
         result.reason = "The frame has no usable WCS to place the target."
         return result
     radii = pixel_radii(wcs, params)
+    scale_arcsec = float(np.mean(proj_plane_pixel_scales(wcs))) * 3600
     notes.append(
         f"Aperture radius {radii.radius:.2f} px, sky annulus {radii.inner:.2f} to {radii.outer:.2f} px "
-        f"({float(np.mean(proj_plane_pixel_scales(wcs))) * 3600:.3f} arcsec per pixel)."
+        f"({scale_arcsec:.3f} arcsec per pixel)."
     )
+    time = mid_exposure(header, file.observation_date)
+    if time is None:
+        result.reason = "Neither the header nor the archive gives the observation time."
+        return result
+    try:
+        ra, dec = locate(header, time)
+    except FrameExcluded as excluded:
+        result.reason = str(excluded)
+        return result
+    result.target_placed = True
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", AstropyWarning)
         tx, ty = (float(v) for v in wcs.world_to_pixel_values(ra, dec))
@@ -182,10 +249,16 @@ def measure_frame(file: Any, ra: float, dec: float, params: Mapping[str, Any]) -
         result.reason = "The target's aperture does not lie inside the frame."
         return result
     result.target_inside = True
-    time = mid_exposure(header, file.observation_date)
-    if time is None:
-        result.reason = "Neither the header nor the archive gives the observation time."
-        return result
+    if search_arcsec > 0:
+        found = searched(data, tx, ty, search_arcsec / scale_arcsec, radii)
+        notes.append(
+            f"Target predicted at RA {ra:.6f}, Dec {dec:.6f} (pixel {tx + 1:.2f}, {ty + 1:.2f}); the brightest light "
+            f"within {search_arcsec:g} arcsec is at pixel {found[0] + 1:.2f}, {found[1] + 1:.2f}."
+        )
+        if not _inside(np.array([found[0]]), np.array([found[1]]), data.shape, radii.radius)[0]:
+            result.reason = "The target's aperture does not lie inside the frame."
+            return result
+        tx, ty = found
 
     catalog = _catalog_of(file.path)
     if catalog is None or not catalog.calibrated:
@@ -272,6 +345,8 @@ def measure_frame(file: Any, ra: float, dec: float, params: Mapping[str, Any]) -
         # Edge coordinates: the lower-left corner of the first pixel is (0, 0).
         "target_centroid_x": tx_c + 0.5,
         "target_centroid_y": ty_c + 0.5,
+        "target_ra": ra,
+        "target_dec": dec,
         "target_net_source_counts": counts,
         "target_source_uncertainty": error,
         "comparison_ensemble_total_counts": ensemble_counts,
@@ -393,26 +468,14 @@ def period_fields(rows: list[dict], notes: list[str]) -> dict:
 
 class AperturePhotometry(Operation):
     name = "Aperture Photometry"
-    version = 1
+    version = 2
     description = (
         "Measures the target in a circular aperture with a local sky annulus in every frame and calibrates it "
         "against comparison stars of the frame's source catalogue (an ensemble of the brightest isolated, "
         "unsaturated ones). Frames must share one filter; radii are in arcseconds."
     )
     menu_order = 80
-    inputs = (
-        source_input(),
-        photometry_input(minimum=1),
-        _radius_input("aperture_radius", "Aperture Radius", APERTURE_ARCSEC, "Radius of the source aperture (arcsec)."),
-        _radius_input(
-            "annulus_inner_radius", "Annulus Inner Radius", ANNULUS_INNER_ARCSEC, "Inner radius of the sky annulus."
-        ),
-        _radius_input(
-            "annulus_outer_radius", "Annulus Outer Radius", ANNULUS_OUTER_ARCSEC, "Outer radius of the sky annulus."
-        ),
-        _count_input("min_comparisons", "Minimum Comparisons", MIN_COMPARISONS, "Fewest comparison stars per frame."),
-        _count_input("max_comparisons", "Maximum Comparisons", MAX_COMPARISONS, "Most comparison stars per frame."),
-    )
+    inputs = (source_input(), *MEASUREMENT_INPUTS)
     archive_only_inputs = ("input_files",)
 
     @classmethod
@@ -453,21 +516,38 @@ class AperturePhotometry(Operation):
                 "min_comparisons",
             )
 
-    def run(self, ctx) -> None:
+    def locator(self, ctx) -> tuple[dict, Locate]:
+        """What the output says about the target, and where it is in each frame: here a fixed position."""
         source, target = target_of(ctx.params)
-        ra, dec = float(target.ra.deg), float(target.dec.deg)
+        position = (float(target.ra.deg), float(target.dec.deg))
+        return {"target_coords": dict(source), "source": dict(source)}, lambda header, time: position
+
+    def search_radius(self, ctx) -> float:
+        """Arcseconds around the predicted position to search for the target (0: the centroid alone)."""
+        return 0.0
+
+    def outside_message(self, described: dict) -> str:
+        source = described["source"]
+        return (
+            f"The target (RA {source['ra']:.5f}, Dec {source['dec']:.5f}) is outside every frame, or too near "
+            "an edge for the aperture: check its coordinates, or choose frames that cover it."
+        )
+
+    def run(self, ctx) -> None:
+        described, locate = self.locator(ctx)
+        search = self.search_radius(ctx)
         files = ctx.files("input_files")
         results = []
         for number, file in enumerate(files, start=1):
             ctx.progress(0.9 * (number - 1) / len(files), f"Measuring frame {number} of {len(files)}")
-            results.append(measure_frame(file, ra, dec, ctx.params))
+            results.append(measure_frame(file, locate, ctx.params, search))
         ctx.progress(0.9, "Calibrated every frame")
 
         rows = sorted(
             (r.row for r in results if r.row is not None), key=lambda row: (row["julian_date"], row["fits_path"])
         )
         if not rows:
-            raise OperationError(self._nothing_measured(results, source))
+            raise OperationError(self._nothing_measured(results, described))
         excluded = [r for r in results if r.row is None]
         pipeline = [
             f"Measured {len(rows)} of {len(files)} frame(s) with an aperture of {ctx.params['aperture_radius']:g} "
@@ -479,8 +559,7 @@ class AperturePhotometry(Operation):
         periods = period_fields(rows, pipeline)
         bands = sorted({f.filter for f in files if f.filter})
         data = {
-            "target_coords": dict(source),
-            "source": dict(source),
+            **described,
             "filter": bands[0] if len(bands) == 1 else None,
             "aperture_radius": float(ctx.params["aperture_radius"]),
             "annulus_inner_radius": float(ctx.params["annulus_inner_radius"]),
@@ -493,15 +572,14 @@ class AperturePhotometry(Operation):
             **periods,
         }
         ctx.set_data(data)
-        ctx.progress(1.0, "Aperture photometry complete")
+        ctx.progress(1.0, f"{self.name} complete")
 
-    @staticmethod
-    def _nothing_measured(results: list[FrameResult], source: dict) -> str:
+    def _nothing_measured(self, results: list[FrameResult], described: dict) -> str:
         if not any(r.target_inside for r in results):
-            return (
-                f"The target (RA {source['ra']:.5f}, Dec {source['dec']:.5f}) is outside every frame, or too near "
-                "an edge for the aperture: check its coordinates, or choose frames that cover it."
-            )
+            unplaced = [r for r in results if not r.target_placed]
+            if unplaced and len(unplaced) == len(results) and unplaced[0].reason:
+                return "No frame could place the target: " + " ".join(sorted({r.reason or "" for r in unplaced}))
+            return self.outside_message(described)
         best = max(r.comparisons_found for r in results)
         if any(r.reason and r.reason.startswith("Only ") for r in results):
             return (

@@ -81,7 +81,7 @@ class InputSpec:
     key: str
     name: str
     description: str
-    type: str  # fits, source, float, int, select, string
+    type: str  # fits, source, positions (timed sky positions), float, int, select, string
     minimum: float | None = None
     maximum: float | None = None
     default: Any = None
@@ -99,7 +99,7 @@ class InputSpec:
             described["default"] = self.default
         if self.options:
             described["options"] = list(self.options)
-        if self.type in ("source", "string") and self.required:
+        if self.type in ("source", "positions", "string") and self.required:
             described["required"] = True
         described.update(self.extra)
         return described

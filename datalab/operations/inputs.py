@@ -106,9 +106,30 @@ def _check_source(spec: InputSpec, value: Any) -> dict:
     return source
 
 
+def _check_positions(spec: InputSpec, value: Any) -> list[dict]:
+    """A list of timed sky positions ({ra, dec, mjd}; one object alone is a list of one), sorted by time."""
+    items = value if isinstance(value, list) else [value]
+    positions = []
+    for position, item in enumerate(items, start=1):
+        checked = _check_source(spec, item)
+        checked["mjd"] = _number(item.get("mjd"), key=f"{spec.key}[{position}].mjd")
+        positions.append(checked)
+    minimum, maximum = int(spec.minimum or 0), int(spec.maximum or 0)
+    if minimum and len(positions) < minimum:
+        raise InputError(
+            f"'{spec.key}' needs at least {_plural(minimum, 'position')} with ra, dec and mjd, not {len(positions)}.",
+            spec.key,
+        )
+    if maximum and len(positions) > maximum:
+        raise InputError(f"'{spec.key}' takes at most {_plural(maximum, 'position')}.", spec.key)
+    return sorted(positions, key=lambda checked: checked["mjd"])
+
+
 def _check_value(spec: InputSpec, value: Any) -> Any:
     if spec.type == "source":
         return _check_source(spec, value)
+    if spec.type == "positions":
+        return _check_positions(spec, value)
     if spec.type in ("float", "int"):
         number = _number(value, key=spec.key, integer=spec.type == "int")
         if spec.minimum is not None and number < spec.minimum:

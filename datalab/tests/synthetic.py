@@ -116,6 +116,7 @@ def make_frame(
     fwhm_arcsec: float = 3.0,
     sky: float = 100.0,
     noise: float = 5.0,
+    gain: float | None = None,
     seed: int = 0,
     compressed: bool = False,
     bpm: np.ndarray | Iterable[tuple[int, int]] | None = None,
@@ -132,7 +133,8 @@ def make_frame(
     """Write a synthetic frame and return its path.
 
     The image is `sky` plus Gaussian `stars` (ra, dec, total flux; FWHM `fwhm_arcsec` on the sky, so the same star
-    spans more pixels at a finer scale) plus Gaussian noise of standard deviation `noise` (seeded by `seed`) on a TAN
+    spans more pixels at a finer scale), with photon noise when a `gain` (electrons per count) is given, plus Gaussian
+    noise of standard deviation `noise` (seeded by `seed`) on a TAN
     WCS (see `make_wcs`; `wcs=False` writes no WCS cards). Layout as the archive's pipeline writes frames: an empty
     primary HDU and an image extension named SCI (`primary=True` puts the image in the primary HDU instead, without
     a name); `compressed=True` writes SCI as a losslessly tile-compressed CompImageHDU (GZIP_2, no quantisation).
@@ -151,8 +153,11 @@ def make_frame(
     positions = star_pixels(frame_wcs, stars)
     sigma_px = fwhm_arcsec / FWHM_PER_SIGMA / scale_arcsec
     image = sky + render_stars(shape, positions, [flux for _, _, flux in stars], sigma_px=sigma_px)
+    rng = np.random.default_rng(seed)
+    if gain:
+        image = rng.poisson(np.clip(image, 0, None) * gain) / gain
     if noise:
-        image += np.random.default_rng(seed).normal(0.0, noise, size=shape)
+        image += rng.normal(0.0, noise, size=shape)
     data = _stored(image, dtype)
 
     header = fits.Header()
@@ -263,3 +268,82 @@ def aperture_flux(image: np.ndarray, x: float, y: float, *, radius: float) -> fl
     inside = distance <= radius
     background = float(np.median(image[annulus]))
     return float(np.nansum(image[inside]) - background * inside.sum())
+
+
+PHOTOMETRY_SHAPE = (300, 300)
+# Comparison stars on a 50-pixel grid (1 arcsec pixels) around the frame's centre, far from each other and the edges.
+COMPARISON_OFFSETS = [(-100, -100), (-50, 100), (0, -100), (50, 50), (100, 0), (-100, 50), (100, -100), (-50, -50)]
+COMPARISON_OFFSETS.append((0, 100))
+COMPARISON_MAGS = [13.9, 14.3, 14.6, 14.8, 15.0, 15.3, 15.5, 15.7, 16.0]
+
+
+def offset_position(centre: tuple[float, float], dx_px: float, dy_px: float) -> tuple[float, float]:
+    """RA, Dec of an offset in 1-arcsec pixels from `centre` (east is left: RA grows towards -x)."""
+    ra, dec = centre
+    return ra - dx_px / 3600 / math.cos(math.radians(dec)), dec + dy_px / 3600
+
+
+def photometry_frame(
+    path: Path | str,
+    *,
+    centre: tuple[float, float] = (DEFAULT_RA, DEFAULT_DEC),
+    target: tuple[float, float] | None = None,
+    target_mag: float = 15.2,
+    zero_point: float = 28.0,
+    comparisons: int = 9,
+    band: str = "rp",
+    date_obs: str = "2024-03-01T02:00:00.000",
+    exptime: float = 60.0,
+    seed: int = 0,
+    catalog_errors: float = 0.01,
+    wrong_catalog_mag: int | None = None,
+    sky: float = 200.0,
+    noise: float = 5.0,
+    gain: float | None = None,
+    shape: tuple[int, int] = PHOTOMETRY_SHAPE,
+    header_extra: Mapping[str, Any] | None = None,
+) -> Path:
+    """A frame for aperture photometry (1 arcsec pixels, FWHM 3 arcsec): a target at `target` (default the frame's
+    centre) and comparison stars at COMPARISON_OFFSETS from the centre, each with 10^(-0.4 (mag - zero_point))
+    counts, and a CAT table of their true (calibrated) magnitudes with `catalog_errors`, the target's included;
+    `wrong_catalog_mag` adds 0.5 mag to that catalogue row. GAIN is `gain` (1 without photon noise), SATURATE 1e7."""
+    centre_ra, centre_dec = centre
+    target = target or centre
+    stars = [(target[0], target[1], 10 ** (-0.4 * (target_mag - zero_point)))]
+    catalog_rows = [(target[0], target[1], target_mag)]
+    for (dx, dy), mag in list(zip(COMPARISON_OFFSETS, COMPARISON_MAGS, strict=True))[:comparisons]:
+        ra, dec = offset_position(centre, dx, dy)
+        stars.append((ra, dec, 10 ** (-0.4 * (mag - zero_point))))
+        catalog_rows.append((ra, dec, mag + (0.5 if len(catalog_rows) == wrong_catalog_mag else 0.0)))
+    make_frame(
+        path,
+        ra=centre_ra,
+        dec=centre_dec,
+        shape=shape,
+        scale_arcsec=1.0,
+        stars=stars,
+        fwhm_arcsec=3.0,
+        sky=sky,
+        noise=noise,
+        gain=gain,
+        seed=seed,
+        exptime=exptime,
+        date_obs=date_obs,
+        filter_name=band,
+        header_extra={"GAIN": gain or 1.0, "SATURATE": 1e7, **(header_extra or {})},
+    )
+    with fits.open(path, mode="update") as hdul:
+        frame_wcs = WCS(hdul["SCI"].header)
+        ras = np.array([row[0] for row in catalog_rows])
+        decs = np.array([row[1] for row in catalog_rows])
+        x, y = frame_wcs.world_to_pixel_values(ras, decs)
+        columns = [
+            fits.Column(name="x", format="D", array=np.asarray(x) + 1),
+            fits.Column(name="y", format="D", array=np.asarray(y) + 1),
+            fits.Column(name="ra", format="D", array=ras),
+            fits.Column(name="dec", format="D", array=decs),
+            fits.Column(name="mag", format="D", array=np.array([row[2] for row in catalog_rows])),
+            fits.Column(name="magerr", format="D", array=np.full(len(catalog_rows), catalog_errors)),
+        ]
+        hdul.append(fits.BinTableHDU.from_columns(columns, name="CAT"))
+    return Path(path)

@@ -5,84 +5,24 @@ that fail with a message saying what to change."""
 import json
 import math
 
-import numpy as np
 import pytest
-from astropy.io import fits
 from astropy.time import Time, TimeDelta
-from astropy.wcs import WCS
 
 from datalab.operations.aperture_photometry import VALIDATION_HEADER, VALIDATION_ROW, AperturePhotometry
 from datalab.operations.base import InputError, OperationError, get_operation
 from datalab.operations.inputs import check_input_data
 from datalab.tests.opcontext import LocalFile, run_operation
-from datalab.tests.synthetic import make_frame
+from datalab.tests.synthetic import photometry_frame
 
 RA, DEC = 150.0, 20.0
-SHAPE = (300, 300)
 EXPTIME = 60.0
 TARGET_MAG = 15.2
-# Comparison stars on a 50-pixel grid (1 arcsec pixels) around the target, far from each other and the edges.
-OFFSETS = [(-100, -100), (-50, 100), (0, -100), (50, 50), (100, 0), (-100, 50), (100, -100), (-50, -50), (0, 100)]
-COMPARISON_MAGS = [13.9, 14.3, 14.6, 14.8, 15.0, 15.3, 15.5, 15.7, 16.0]
 
 
-def sky_position(dx_px: float, dy_px: float) -> tuple[float, float]:
-    """RA, Dec of a pixel offset from the frame centre (east is left: RA grows towards -x)."""
-    return RA - dx_px / 3600 / math.cos(math.radians(DEC)), DEC + dy_px / 3600
-
-
-def write(
-    path,
-    *,
-    zero_point=28.0,
-    target_mag=TARGET_MAG,
-    comparisons=9,
-    band="rp",
-    date_obs="2024-03-01T02:00:00.000",
-    seed=0,
-    centre=(RA, DEC),
-    catalog_errors=0.01,
-    wrong_catalog_mag: int | None = None,
-):
-    """A frame whose counts are 10^(-0.4 (mag - zero_point)) per star, with a CAT table of the comparison stars'
-    true (calibrated) magnitudes and the target's."""
-    stars = [(RA, DEC, 10 ** (-0.4 * (target_mag - zero_point)))]
-    catalog_rows = [(RA, DEC, target_mag)]
-    for (dx, dy), mag in list(zip(OFFSETS, COMPARISON_MAGS, strict=True))[:comparisons]:
-        ra, dec = sky_position(dx, dy)
-        stars.append((ra, dec, 10 ** (-0.4 * (mag - zero_point))))
-        catalog_rows.append((ra, dec, mag + (0.5 if len(catalog_rows) == wrong_catalog_mag else 0.0)))
-    make_frame(
-        path,
-        ra=centre[0],
-        dec=centre[1],
-        shape=SHAPE,
-        scale_arcsec=1.0,
-        stars=stars,
-        fwhm_arcsec=3.0,
-        sky=200.0,
-        noise=5.0,
-        seed=seed,
-        exptime=EXPTIME,
-        date_obs=date_obs,
-        filter_name=band,
-        header_extra={"GAIN": 1.0, "SATURATE": 1e7},
-    )
-    with fits.open(path, mode="update") as hdul:
-        wcs = WCS(hdul["SCI"].header)
-        ras = np.array([row[0] for row in catalog_rows])
-        decs = np.array([row[1] for row in catalog_rows])
-        x, y = wcs.world_to_pixel_values(ras, decs)
-        columns = [
-            fits.Column(name="x", format="D", array=np.asarray(x) + 1),
-            fits.Column(name="y", format="D", array=np.asarray(y) + 1),
-            fits.Column(name="ra", format="D", array=ras),
-            fits.Column(name="dec", format="D", array=decs),
-            fits.Column(name="mag", format="D", array=np.array([row[2] for row in catalog_rows])),
-            fits.Column(name="magerr", format="D", array=np.full(len(catalog_rows), catalog_errors)),
-        ]
-        hdul.append(fits.BinTableHDU.from_columns(columns, name="CAT"))
-    return LocalFile(path, filter=band)
+def write(path, *, band="rp", **options):
+    """A frame of the target at (RA, DEC) among nine comparison stars (synthetic.photometry_frame)."""
+    options.setdefault("target_mag", TARGET_MAG)
+    return LocalFile(photometry_frame(path, band=band, exptime=EXPTIME, **options), filter=band)
 
 
 def run(tmp_path, files, **params):

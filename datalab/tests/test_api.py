@@ -29,6 +29,8 @@ MENU = [
     "Light Curve",
     "Variable Star",
     "Aperture Photometry",
+    "Non-Sidereal Aperture Photometry",
+    "Moving Target Aperture Photometry",
 ]
 
 

@@ -100,6 +100,16 @@ class CatalogStar(models.Model):
     """One star of the local reference catalogue (a Gaia DR3 extract loaded by `load_catalog`), for operations that
     need astrometry, parallaxes and photometry of a field without a network."""
 
+    # The catalogue's measurements besides the position: what an extract may carry, null where Gaia has none.
+    MEASUREMENTS = (
+        "phot_g_mean_mag",
+        "phot_bp_mean_mag",
+        "phot_rp_mean_mag",
+        "bp_rp",
+        "parallax",
+        "parallax_error",
+    )
+
     source_id = models.BigIntegerField(unique=True, help_text="Gaia DR3 source_id")
     ra = models.FloatField(help_text="Right ascension (degrees, ICRS, as loaded)")
     dec = models.FloatField(help_text="Declination (degrees, ICRS)")

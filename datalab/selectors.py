@@ -111,17 +111,7 @@ def frame_item_links(*, user: User, basenames: set[str], request: HttpRequest) -
     return result
 
 
-CATALOG_COLUMNS = (
-    "source_id",
-    "ra",
-    "dec",
-    "phot_g_mean_mag",
-    "phot_bp_mean_mag",
-    "phot_rp_mean_mag",
-    "bp_rp",
-    "parallax",
-    "parallax_error",
-)
+CATALOG_COLUMNS = ("source_id", "ra", "dec", *CatalogStar.MEASUREMENTS)
 
 
 def catalog_cone(*, ra: float, dec: float, radius_deg: float) -> list[dict[str, Any]]:

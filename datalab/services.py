@@ -579,14 +579,7 @@ def _delete_files(storage: Storage, keys: list[str]) -> None:
             logger.warning("Could not delete datalab product %s", key, exc_info=True)
 
 
-CATALOG_VALUES = (
-    "phot_g_mean_mag",
-    "phot_bp_mean_mag",
-    "phot_rp_mean_mag",
-    "bp_rp",
-    "parallax",
-    "parallax_error",
-)
+CATALOG_VALUES = CatalogStar.MEASUREMENTS
 
 
 def catalog_stars_load(

@@ -30,12 +30,12 @@ ratios are of the best times (and of the medians, printed beside).
 """
 
 import argparse
-import contextlib
 import hashlib
 import io
 import itertools
 import json
 import os
+import runpy
 import shutil
 import statistics
 import subprocess
@@ -54,28 +54,23 @@ from bench.common import (
     DEFAULT_DATABASE,
     DEFAULT_SEED,
     FILES_DIR,
-    LOG_DIR,
+    GUNICORN_CONFIG,
     RESULTS_DIR,
     ROOT,
-    VENV_BIN,
     WORK_DIR,
     CpuMeter,
-    Server,
     Stopwatch,
-    _stop,
     add_database_argument,
-    app_environment,
     bench_users,
     configure_django,
     dataset_info,
-    free_port,
+    gunicorn,
     heading,
     human_bytes,
     latency_summary,
     print_table,
     say,
     verdict,
-    wait_for_http,
 )
 from bench.datalab_worker import MAX_SHIFT_PX, STAGES, run_median, write_frames
 from bench.report import record
@@ -105,8 +100,8 @@ POST_FRAMES = 30  # 435 pairs, each with two alignments: enough distinct computa
 POST_WARMUP = 20
 STREAM = 6  # the night of these frames: after the downloads benchmark's
 SESSION_NAME = "bench-datalab"
-# As docker-compose.yml's web service (and the Dockerfile) run the server.
-GUNICORN_ARGS = ("--workers", "4", "--worker-class", "gthread", "--threads", "8")
+# The server as the image and the compose stack run it: gunicorn.conf.py's worker count, class and threads.
+DEPLOYED_WORKERS = int(runpy.run_path(str(GUNICORN_CONFIG))["workers"])
 
 
 # --- 1. the median combine alone ------------------------------------------------------------------------------------
@@ -458,25 +453,6 @@ def print_memory(result: dict) -> None:
 # --- 4. submission --------------------------------------------------------------------------------------------------
 
 
-@contextlib.contextmanager
-def compose_gunicorn(database: str, **env: str):
-    """gunicorn as docker-compose.yml's web service runs it (4 gthread workers of 8 threads); stopped on exit."""
-    port = free_port()
-    LOG_DIR.mkdir(parents=True, exist_ok=True)
-    log_path = LOG_DIR / "datalab-gunicorn.log"
-    command = [str(VENV_BIN / "gunicorn"), "archive.wsgi", "--bind", f"127.0.0.1:{port}", *GUNICORN_ARGS]
-    with open(log_path, "wb") as log:
-        process = subprocess.Popen(command, cwd=ROOT, env=app_environment(database, **env), stdout=log, stderr=log)
-    server = Server(f"http://127.0.0.1:{port}", process, log_path)
-    try:
-        wait_for_http(server.url + "/health/", process=process)
-        server.wait_for_workers(int(GUNICORN_ARGS[1]))
-        yield server
-    finally:
-        _stop(process, "gunicorn")
-        server.report_errors()
-
-
 def remove_sessions(database: str) -> int:
     """The benchmark's sessions, their operations and the runs no other operation shares; the runs removed."""
     configure_django(database)
@@ -558,12 +534,16 @@ def submission_part(database: str, *, posts: int, seed: int) -> dict:
             stored = store_frames(database, records, Path(name) / "frames", seed)
             with (
                 rabbitmq("datalab") as node,
-                compose_gunicorn(
-                    database, QUEUE_BROKER_URL=node.url, TEMP_FITS_DIR=str(Path(name) / "scratch")
+                gunicorn(
+                    database,
+                    name="datalab-gunicorn",
+                    workers=DEPLOYED_WORKERS,
+                    QUEUE_BROKER_URL=node.url,
+                    TEMP_FITS_DIR=str(Path(name) / "scratch"),
                 ) as server,
             ):
                 say(
-                    f"  gunicorn {' '.join(GUNICORN_ARGS)} against RabbitMQ node {node.name}; "
+                    f"  gunicorn ({server.description}) against RabbitMQ node {node.name}; "
                     f"posting {POST_FRAMES} frames of {dataset.MEMBER_PROPOSALS[0]} to /frames/, then a session of them"
                 )
                 result = measure_posts(server, node, tokens, records, combinations, posts)
@@ -618,7 +598,7 @@ def measure_posts(server, node, tokens: dict, records: list[dict], combinations:
     new_summary, dedupe_summary = latency_summary(new), latency_summary(deduplicated)
     return {
         "available": True,
-        "server": f"gunicorn archive.wsgi {' '.join(GUNICORN_ARGS)} (as docker-compose.yml runs it)",
+        "server": f"gunicorn archive.wsgi, gunicorn.conf.py with {DEPLOYED_WORKERS} workers (as the image runs it)",
         "broker": "a RabbitMQ node of the benchmark's own; no worker consumes the queue",
         "frames": len(records),
         "warmup_posts": 2 * POST_WARMUP,

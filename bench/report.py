@@ -468,8 +468,6 @@ def _vo(section: dict) -> list[str]:
             row["user"],
             row["http_p50_ms"],
             row["http_p95_ms"],
-            row.get("sync_http_p50_ms"),
-            row.get("sync_http_p95_ms"),
             f"< {row['target_p95_ms']:g}" if row["target_p95_ms"] else "-",
             row["verdict"],
             row["rows_mean"],

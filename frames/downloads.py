@@ -137,14 +137,12 @@ class Listed:
     checksum: Checksum | None = None  # size and md5 of the member's bytes; None until known
 
 
-def _listed(frames: list[Frame], members: list[Member], directory: str) -> list[Listed]:
-    by_name = {f"{directory}/{frame.basename}": frame for frame in frames}
-    listed = []
-    for member in members:
-        stem = member.arcname.rsplit(".fits", 1)[0].removesuffix("-catalog")
-        frame = by_name[stem]
-        listed.append(Listed(member.arcname.split("/", 1)[1], frame, current_version(frame)))
-    return listed
+def _listed(frames: list[Frame], members: list[Member]) -> list[Listed]:
+    """The members as the manifest lists them: `zip_members` makes one member a frame, in the frames' order."""
+    return [
+        Listed(member.arcname.split("/", 1)[1], frame, current_version(frame))
+        for frame, member in zip(frames, members, strict=True)
+    ]
 
 
 def manifest_files(directory: str, listed: list[Listed]) -> list[tuple[str, bytes]]:
@@ -219,7 +217,7 @@ def zip_plan(frames: list[Frame], *, uncompress: bool, catalog_only: bool) -> Zi
     if as_is:
         sizes = version_sizes_fill(versions=[current_version(frame) for frame in frames])
     members = zip_members(frames, directory=directory, uncompress=uncompress, catalog_only=catalog_only, sizes=sizes)
-    listed = _listed(frames, members, directory)
+    listed = _listed(frames, members)
     if as_is and all(member.size is not None for member in members):
         for item, member in zip(listed, members, strict=True):
             item.checksum = Checksum(member.size or 0, item.version.crc32 or 0, item.version.md5)

@@ -304,3 +304,14 @@ def test_a_header_credential_wins_over_the_body(make_user):
     member_token = Token.objects.get(user=make_user("member", ["SECRET-1"])).key
     response = outsider.post("/frames/zip/", {"frame_ids": [secret.id], "auth_token": member_token}, format="json")
     assert response.status_code == 404  # the outsider's header decides, and they cannot see the frame
+
+
+@pytest.mark.parametrize("uncompress", [False, True])
+def test_files_that_are_not_fits_are_zipped_with_their_manifest(api_client, tmp_path, uncompress):
+    """A spectrum's .tar.gz is zipped as stored (and listed in the manifest) beside FITS files, sized or not."""
+    spectrum = FrameFactory(version=False, configuration_type="SPECTRUM")
+    store_version(spectrum, b"a tarball of spectra" * 10, extension=".tar.gz")
+    fits_frame, _ = frame_with_file(tmp_path)
+    body = {"frame_ids": [spectrum.id, fits_frame.id], "uncompress": uncompress}
+    archive = zip_of(api_client.post("/frames/zip/", body, format="json"))
+    assert f"{directory(2)}/{spectrum.basename}.tar.gz" in archive.namelist()

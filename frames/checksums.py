@@ -103,14 +103,13 @@ def versions_measure(versions: list[Version], result: SweepResult | None = None)
     return result
 
 
-def unmeasured_versions(limit: int) -> list[Version]:
-    """Versions without a CRC-32, newest first (what was just ingested is what is asked for next)."""
-    return list(
-        Version.objects.using(WRITER)
-        .filter(crc32__isnull=True)
-        .only("id", "store_path", "key", "md5", "size")
-        .order_by("-id")[:limit]
-    )
+def unmeasured_versions(limit: int, *, below_id: int | None = None) -> list[Version]:
+    """Versions without a CRC-32, newest first (what was just ingested is what is asked for next); `below_id` goes
+    on from where a walk over the archive stopped."""
+    versions = Version.objects.using(WRITER).filter(crc32__isnull=True)
+    if below_id is not None:
+        versions = versions.filter(id__lt=below_id)
+    return list(versions.only("id", "store_path", "key", "md5", "size").order_by("-id")[:limit])
 
 
 def checksums_sweep(*, limit: int | None = None) -> SweepResult:

@@ -24,19 +24,20 @@ class Command(BaseCommand):
             total = min(total, limit)
         result = checksums.SweepResult()
         started = time.monotonic()
-        seen: set[int] = set()
+        read = 0
+        below_id = None  # a walk down the ids: files that could not be measured are not asked for again
         progress = Progress(
             self.stdout, label="record_checksums", total=total, unit="file", enabled=options["verbosity"] >= 1
         )
         with progress:
-            while len(seen) < total:
-                versions = [v for v in checksums.unmeasured_versions(batch + len(seen)) if v.id not in seen]
-                versions = versions[: min(batch, total - len(seen))]
+            while read < total:
+                versions = checksums.unmeasured_versions(min(batch, total - read), below_id=below_id)
                 if not versions:
                     break
-                seen.update(version.id for version in versions)
+                below_id = versions[-1].id
+                read += len(versions)
                 checksums.versions_measure(versions, result)
-                progress.advance_to(len(seen), detail=_counts(result))
+                progress.advance_to(read, detail=_counts(result))
         self.stdout.write(f"Done in {time.monotonic() - started:.1f} s: {_counts(result)}.")
 
 

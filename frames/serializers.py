@@ -149,7 +149,10 @@ FRAME_IDS_KEY = re.compile(r"^frame_ids(\[\d*\])?$")
 class ZipRequestSerializer(serializers.Serializer):
     """The zip request as JSON, or as the web client's form (`frame_ids[0]`, `frame_ids[1]`, ...)."""
 
-    frame_ids = serializers.ListField(child=serializers.IntegerField(min_value=1), allow_empty=False)
+    # An id beyond a 64-bit integer can be no frame's: a clear 400 rather than a search for it.
+    frame_ids = serializers.ListField(
+        child=serializers.IntegerField(min_value=1, max_value=2**63 - 1), allow_empty=False
+    )
     uncompress = serializers.BooleanField(required=False, default=False)
     catalog_only = serializers.BooleanField(required=False, default=False)
     auth_token = serializers.CharField(required=False, allow_blank=True)

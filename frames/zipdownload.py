@@ -35,20 +35,10 @@ FRAME_IDS = ("frame_ids", "frame_ids[]")
 ZIP_OPTIONS = ("uncompress", "catalog_only", "format", "auth_token", *FRAME_IDS)
 
 
-def _ids_from_query(request: Request) -> list[int] | None:
+def _ids_from_query(request: Request) -> list[str]:
+    """The `frame_ids` of the query string: comma-separated, the parameter repeated, or both."""
     values = [part for name in FRAME_IDS for value in request.query_params.getlist(name) for part in value.split(",")]
-    values = [value.strip() for value in values if value.strip()]
-    if not values:
-        return None
-    if len(values) > settings.ZIP_DOWNLOAD_MAX_FILES:
-        raise ValidationError({"frame_ids": [ZipRequestSerializer._too_many()]})
-    try:
-        ids = [int(value) for value in values]
-    except ValueError:
-        raise ValidationError({"frame_ids": ["frame_ids must be frame ids (integers) separated by commas."]}) from None
-    if any(not 0 < value < 2**63 for value in ids):
-        raise ValidationError({"frame_ids": ["frame_ids must be positive integers."]})
-    return list(dict.fromkeys(ids))
+    return [value.strip() for value in values if value.strip()]
 
 
 def _by_query(request: Request) -> bool:
@@ -83,30 +73,25 @@ def _matching(request: Request) -> list[Frame]:
 
 
 def selection(request: Request) -> tuple[list[Frame], bool, bool]:
-    """The frames to zip, and the `uncompress` and `catalog_only` options."""
+    """The frames to zip, and the `uncompress` and `catalog_only` options. Ids, from the body or the query string,
+    are checked by ZipRequestSerializer either way."""
     if request.method == "POST" and not _by_query(request):
-        serializer = ZipRequestSerializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
-        options = serializer.validated_data
-        frames = selectors.zip_frames(user=request.user, frame_ids=options["frame_ids"])
-        if not frames:
-            raise NotFound()
-        return frames, options["uncompress"], options["catalog_only"]
+        options = _validated(request.data)
+        return _named_frames(request, options["frame_ids"]), options["uncompress"], options["catalog_only"]
     uncompress, catalog_only = flag(request, "uncompress", False), flag(request, "catalog_only", False)
     ids = _ids_from_query(request)
-    if ids is not None:
-        frames = selectors.zip_frames(user=request.user, frame_ids=ids)
-        if not frames:
-            raise NotFound()
+    if ids:
+        options = _validated({"frame_ids": ids, "uncompress": uncompress, "catalog_only": catalog_only})
+        frames = _named_frames(request, options["frame_ids"])
     else:
         frames = _matching(request)
-    if uncompress and len(frames) > settings.ZIP_DOWNLOAD_MAX_UNCOMPRESSED_FILES:
-        raise ValidationError(
-            {
-                "detail": f"A maximum of {settings.ZIP_DOWNLOAD_MAX_UNCOMPRESSED_FILES} frames can be downloaded with "
-                f"the uncompress flag; these filters match {len(frames)}."
-            }
-        )
+        if uncompress and len(frames) > settings.ZIP_DOWNLOAD_MAX_UNCOMPRESSED_FILES:
+            raise ValidationError(
+                {
+                    "detail": f"A maximum of {settings.ZIP_DOWNLOAD_MAX_UNCOMPRESSED_FILES} frames can be downloaded "
+                    f"with the uncompress flag; these filters match {len(frames)}."
+                }
+            )
     known = sum(downloads.current_version(frame).size or 0 for frame in frames)
     if known > settings.ZIP_DOWNLOAD_MAX_BYTES:
         raise ValidationError(
@@ -116,6 +101,20 @@ def selection(request: Request) -> tuple[list[Frame], bool, bool]:
             }
         )
     return frames, uncompress, catalog_only
+
+
+def _validated(data) -> dict:
+    serializer = ZipRequestSerializer(data=data)
+    serializer.is_valid(raise_exception=True)
+    return serializer.validated_data
+
+
+def _named_frames(request: Request, frame_ids: list[int]) -> list[Frame]:
+    """The frames among `frame_ids` the caller may download; none of them is a 404, as the reference answered."""
+    frames = selectors.zip_frames(user=request.user, frame_ids=frame_ids)
+    if not frames:
+        raise NotFound()
+    return frames
 
 
 def _logged(chunks: Iterator[bytes], name: str) -> Iterator[bytes]:

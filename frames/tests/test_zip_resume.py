@@ -125,6 +125,11 @@ def test_download_by_query_respects_visibility_and_limits(client, make_user, sup
     assert too_big.status_code == 400 and "a zip holds at most 100" in too_big.json()["detail"]
     bad = client.get("/frames/zip/?frame_ids=1,x")
     assert bad.status_code == 400 and "frame_ids" in bad.json()
+    for huge in ("0", str(2**63), "-3"):  # ids no frame can have, by the query string or the body
+        assert client.get(f"/frames/zip/?frame_ids={huge}").status_code == 400
+        assert (
+            client.post("/frames/zip/", {"frame_ids": [int(huge)]}, content_type="application/json").status_code == 400
+        )
     unnamed = client.get("/frames/zip/")
     assert unnamed.status_code == 400 and "Name the frames" in unnamed.json()["detail"]
 

@@ -1,5 +1,6 @@
 """Reads of the frames app: querysets for a user and a set of filters, with their related rows prefetched."""
 
+import itertools
 import time
 from collections import defaultdict
 from collections.abc import Iterator
@@ -184,9 +185,8 @@ def zip_frames(*, user: AnyUser, frame_ids: list[int]) -> list[Frame]:
 
 def zip_frames_matching(*, user: AnyUser, params: QueryDict, limit: int) -> list[Frame]:
     """At most `limit` frames with a version that `user` may see and `params` (the filters of GET /frames/) match,
-    newest first, each with its versions."""
-    frames = list(frame_list(user=user, params=params).order_by("-observation_date", "-id")[:limit])
-    return attach_related(frames, related=False)
+    newest first, each with its versions: the first batch of `downloadable_frames`."""
+    return list(itertools.islice(downloadable_frames(user=user, params=params, batch=limit), limit))
 
 
 def download_summary(*, user: AnyUser, params: QueryDict) -> dict[str, int]:
